@@ -1,0 +1,263 @@
+"""Run configuration: one frozen dataclass, validated on construction.
+
+The same keys are accepted from a YAML file (``--config``) and from command-line flags (flags win).
+Every invalid value raises :class:`~intrain.errors.ConfigError` with a one-line, actionable message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+METHODS = ("dense", "pwt", "prt", "ra", "scratch")
+CRITERIA = ("l1", "mean-activation", "random")
+SCOPES = ("global", "layer")
+OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "step", "cosine", "inv")
+PARTITIONS = ("type", "sensitivity", "none")
+
+DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run. Field names are the YAML keys."""
+
+    # what to train
+    model: str = "lenet5"
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    width: float = 1.0
+    subset: int | None = None
+    # how to prune
+    method: str = "dense"
+    criterion: str = "l1"
+    target: float = 0.5
+    initial: float = 0.0
+    rate: float | None = None
+    every: int = 1
+    scope: str = "global"
+    include_linear: bool = False
+    prune_epoch: int | None = None
+    compact: bool = False
+    bn_recalibration_batches: int = 50
+    # redundancy-aware training (RA)
+    range: float = 2.0
+    epsilon: float = 0.1
+    partition: str = "type"
+    delta: float = 0.4
+    probe_fraction: float = 0.1
+    extending_interval: int | None = None
+    classes: tuple[tuple[str, ...], ...] | None = None
+    masks_from: str | None = None
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    lr_schedule: str = "constant"
+    lr_step_epochs: int = 30
+    lr_gamma: float = 0.1
+    inv_gamma: float = 1e-4
+    inv_power: float = 0.75
+    # runtime
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+        """Build from a mapping (YAML file, CLI overrides). Unknown keys are errors."""
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(values).__name__}")
+        known = {f.name for f in fields(cls)}
+        for key in values:
+            if not isinstance(key, str) or key not in known:
+                hint = difflib.get_close_matches(str(key).replace("-", "_"), sorted(known), n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                raise ConfigError(f"{source}: unknown key '{key}'{suggestion}")
+        cleaned = dict(values)
+        if cleaned.get("classes") is not None:
+            cleaned["classes"] = _as_classes(cleaned["classes"])
+        return cls(**cleaned)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: Mapping[str, Any] | None = None) -> "TrainConfig":
+        """Read a YAML file, apply ``overrides`` (e.g. command-line flags) and validate."""
+        values = read_yaml(path)
+        values.update(overrides or {})
+        return cls.from_dict(values, source=str(path))
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        values = dataclasses.asdict(self)
+        if self.classes is not None:
+            values["classes"] = [list(c) for c in self.classes]
+        return values
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
+
+    @property
+    def pruning_rate(self) -> float:
+        """Fraction added per epoch: by default ``target / epochs`` so the target is reached at the end."""
+        return self.rate if self.rate is not None else (self.target - self.initial) / self.epochs
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {path} is unreadable: {exc.__class__.__name__}") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{at}") from None
+    if values is None:
+        raise ConfigError(f"config file {path} is empty")
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path}: expected a mapping of keys to values")
+    return dict(values)
+
+
+def write_yaml(config: TrainConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+# ---------------------------------------------------------------------- validation
+def _validate(c: TrainConfig) -> None:
+    for f in fields(c):
+        _check_type(f, getattr(c, f.name))
+    _choice("method", c.method, METHODS)
+    _choice("criterion", c.criterion, CRITERIA)
+    _choice("scope", c.scope, SCOPES)
+    _choice("optimizer", c.optimizer, OPTIMIZERS)
+    _choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
+    _choice("partition", c.partition, PARTITIONS)
+    if not c.model:
+        raise ConfigError("model: must not be empty")
+    if not c.dataset:
+        raise ConfigError("dataset: must not be empty")
+    _at_least("epochs", c.epochs, 1)
+    _at_least("batch_size", c.batch_size, 1)
+    _at_least("every", c.every, 1)
+    _at_least("lr_step_epochs", c.lr_step_epochs, 1)
+    _at_least("bn_recalibration_batches", c.bn_recalibration_batches, 0)
+    _at_least("seed", c.seed, 0)
+    if c.subset is not None:
+        _at_least("subset", c.subset, 1)
+    _fraction("target", c.target)
+    _fraction("initial", c.initial)
+    if c.initial > c.target:
+        raise ConfigError(f"initial: {c.initial} is above target {c.target}")
+    if c.rate is not None and not 0 < c.rate < 1:
+        raise ConfigError(f"rate: must be in (0, 1), got {c.rate}")
+    if not (c.width > 0 and math.isfinite(c.width)):
+        raise ConfigError(f"width: must be a positive number, got {c.width}")
+    if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
+        raise ConfigError(f"lr: must be a positive number, got {c.lr}")
+    for name in ("momentum", "weight_decay", "inv_gamma", "inv_power", "lr_gamma"):
+        value = getattr(c, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise ConfigError(f"{name}: must be a non-negative number, got {value}")
+    if c.momentum >= 1:
+        raise ConfigError(f"momentum: must be below 1, got {c.momentum}")
+    if c.method == "prt":
+        if c.prune_epoch is None:
+            raise ConfigError("prune_epoch: method prt needs --prune-epoch E (prune after E dense epochs)")
+        if not 1 <= c.prune_epoch <= c.epochs:
+            raise ConfigError(f"prune_epoch: must be between 1 and epochs ({c.epochs}), got {c.prune_epoch}")
+    elif c.prune_epoch is not None:
+        raise ConfigError(f"prune_epoch: only used by method prt, not {c.method}")
+    for name in ("range", "epsilon", "delta"):
+        value = getattr(c, name)
+        if math.isnan(value) or (name != "delta" and not math.isfinite(value)):
+            raise ConfigError(f"{name}: must be a finite number, got {value}")
+    if c.epsilon < 0:
+        raise ConfigError(f"epsilon: must be non-negative, got {c.epsilon}")
+    if c.delta < 0:
+        raise ConfigError(f"delta: must be non-negative (inf gives one class), got {c.delta}")
+    if not 0 <= c.probe_fraction < 1:
+        raise ConfigError(f"probe_fraction: must be in [0, 1), got {c.probe_fraction}")
+    if c.extending_interval is not None:
+        _at_least("extending_interval", c.extending_interval, 1)
+    if c.method == "scratch" and not c.masks_from:
+        raise ConfigError("masks_from: method scratch needs --masks-from RUN_DIR (a finished ra run)")
+    if c.device != "auto" and not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
+        raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got '{c.device}'")
+
+
+
+def _check_type(f: dataclasses.Field, value: Any) -> None:
+    annotation = str(f.type)
+    optional = "None" in annotation
+    if value is None:
+        if optional:
+            return
+        raise ConfigError(f"{f.name}: must not be empty")
+    base = annotation.split("|")[0].strip()
+    if base == "bool":
+        ok = isinstance(value, bool)
+        expected = "true or false"
+    elif base == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        expected = "a whole number"
+    elif base == "float":
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        expected = "a number"
+    elif base == "str":
+        ok = isinstance(value, str)
+        expected = "a string"
+    else:  # classes: validated by _as_classes
+        return
+    if not ok:
+        raise ConfigError(f"{f.name}: expected {expected}, got {value!r}")
+
+
+def _as_classes(value: Any) -> tuple[tuple[str, ...], ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError("classes: expected a list of classes, each a list of layer names")
+    result = []
+    for item in value:
+        if not isinstance(item, (list, tuple)) or not item or not all(isinstance(n, str) for n in item):
+            raise ConfigError("classes: each class must be a non-empty list of layer names")
+        result.append(tuple(item))
+    return tuple(result)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name}: unknown value '{value}'; choose one of: {', '.join(choices)}")
+
+
+def _at_least(name: str, value: int, low: int) -> None:
+    if value < low:
+        raise ConfigError(f"{name}: must be at least {low}, got {value}")
+
+
+def _fraction(name: str, value: float) -> None:
+    if not (0 <= value < 1):
+        raise ConfigError(f"{name}: must be a fraction in [0, 1), got {value}")

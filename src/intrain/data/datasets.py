@@ -1,0 +1,194 @@
+"""Loading whole datasets into memory as uint8 tensors: :func:`load_dataset` and :class:`Splits`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from intrain.data.cifar import CIFAR_URL, read_cifar_batch
+from intrain.data.idx import decompress, parse_idx, read_idx
+from intrain.data.specs import DatasetSpec, dataset_spec
+from intrain.errors import ConfigError, DataError
+
+DATA_DIR_ENV = "INTRAIN_DATA_DIR"
+
+_IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+# name -> (title for messages, torchvision folder, download page)
+_IDX_SOURCES = {
+    "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/"),
+    "fashion-mnist": (
+        "Fashion-MNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist"
+    ),
+}
+
+# name -> (title, folder inside data_dir, train files, test file, label key)
+_CIFAR_SOURCES = {
+    "cifar10": (
+        "CIFAR-10", "cifar-10-batches-py",
+        tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "labels",
+    ),
+    "cifar100": ("CIFAR-100", "cifar-100-python", ("train",), "test", "fine_labels"),
+}
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A dataset in memory: uint8 images ``[N, C, H, W]`` and int64 labels ``[N]`` per split."""
+
+    spec: DatasetSpec
+    train_images: torch.Tensor
+    train_labels: torch.Tensor
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+
+
+def default_data_dir() -> Path:
+    """``$INTRAIN_DATA_DIR`` when set, otherwise ``./data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+
+
+def load_dataset(
+    name: str, data_dir: str | os.PathLike | None = None, *, subset: int | None = None, seed: int = 0
+) -> Splits:
+    """Load dataset ``name`` from ``data_dir`` (default :func:`default_data_dir`).
+
+    ``subset=N`` keeps N training examples, stratified by class and chosen reproducibly from
+    ``seed``; the test split is never subsampled. ``demo`` is shipped inside the package and
+    ignores ``data_dir``. Missing or corrupt files raise ``DataError``.
+    """
+    spec = dataset_spec(name)
+    root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if name == "demo":
+        arrays = _load_demo()
+    elif name in _IDX_SOURCES:
+        arrays = _load_idx_dataset(name, root)
+    else:
+        arrays = _load_cifar(name, root, spec.num_classes)
+    train_x, train_y, test_x, test_y = (torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
+    if train_x.dim() == 3:  # IDX images are [N, H, W]; add the channel dimension
+        train_x, test_x = train_x.unsqueeze(1), test_x.unsqueeze(1)
+    train_y, test_y = train_y.long(), test_y.long()
+    if subset is not None:
+        keep = stratified_indices(train_y, subset, seed=seed)
+        train_x, train_y = train_x[keep], train_y[keep]
+    return Splits(spec, train_x, train_y, test_x, test_y)
+
+
+def stratified_indices(labels: torch.Tensor, size: int, *, seed: int = 0) -> torch.Tensor:
+    """Sorted indices of ``size`` examples whose class mix matches ``labels``, chosen from ``seed``.
+
+    Each class gets ``size * count / total`` examples rounded down; the remainder goes to the
+    classes with the largest fractional parts (ties to the lower class index).
+    """
+    total = labels.numel()
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= total:
+        raise ConfigError(f"subset must be a whole number from 1 to {total}, got {size!r}")
+    classes, counts = torch.unique(labels, return_counts=True)
+    exact = counts.double() * size / total
+    quota = exact.floor().long()
+    order = sorted(range(len(classes)), key=lambda i: (-(exact[i] - quota[i]).item(), i))
+    for i in order[: size - int(quota.sum())]:
+        quota[i] += 1
+    generator = torch.Generator().manual_seed(seed)
+    chosen = []
+    for cls, take in zip(classes.tolist(), quota.tolist()):
+        members = torch.nonzero(labels == cls).flatten()
+        chosen.append(members[torch.randperm(members.numel(), generator=generator)[:take]])
+    return torch.cat(chosen).sort().values
+
+
+def _check_pair(images: np.ndarray, labels: np.ndarray, image_file: str, num_classes: int = 10):
+    """Raise ``DataError`` unless ``images`` and ``labels`` agree in count and label range."""
+    if images.shape[0] != labels.shape[0]:
+        raise DataError(
+            f"{image_file} holds {images.shape[0]} images but its label file {labels.shape[0]} "
+            "labels; the files come from different downloads"
+        )
+    if labels.size and labels.max() >= num_classes:
+        raise DataError(f"the labels for {image_file} go beyond {num_classes - 1}; the file is corrupt")
+
+
+def _idx_search_dirs(name: str, root: Path) -> list[Path]:
+    """Where an IDX dataset may live: the directory itself, ``<name>/``, torchvision's layout."""
+    return [root, root / name, root / _IDX_SOURCES[name][1] / "raw"]
+
+
+def _find_idx_file(name: str, root: Path, stem: str) -> Path:
+    """Path of ``stem`` (raw preferred, then ``.gz``) in the search dirs, or ``DataError``."""
+    dirs = _idx_search_dirs(name, root)
+    for folder in dirs:
+        for candidate in (folder / stem, folder / f"{stem}.gz"):
+            if candidate.is_file():
+                return candidate
+    title, _, url = _IDX_SOURCES[name]
+    raise DataError(
+        f"{title} file {stem}(.gz) not found in {root} (searched {', '.join(map(str, dirs))}); "
+        f"download it from {url} or pass --data-dir"
+    )
+
+
+def _load_idx_dataset(name: str, root: Path) -> tuple[np.ndarray, ...]:
+    """Read the four IDX files of MNIST or Fashion-MNIST."""
+    paths = [_find_idx_file(name, root, stem) for stem in _IDX_FILES]
+    arrays = [read_idx(path, ndim=3 if "images" in path.name else 1) for path in paths]
+    _check_pair(arrays[0], arrays[1], str(paths[0]))
+    _check_pair(arrays[2], arrays[3], str(paths[2]))
+    return tuple(arrays)
+
+
+def _load_demo() -> tuple[np.ndarray, ...]:
+    """Read the MNIST subset shipped in ``intrain/data/demo/`` (see its README.md)."""
+    folder = resources.files("intrain.data").joinpath("demo")
+    arrays = []
+    for stem in _IDX_FILES:
+        resource = folder.joinpath(f"{stem}.gz")
+        label = f"intrain/data/demo/{stem}.gz"
+        try:
+            raw = resource.read_bytes()
+        except OSError:
+            raise DataError(
+                f"packaged demo file {label} is missing; reinstall intrain "
+                "or regenerate it with scripts/make_demo_subset.py"
+            ) from None
+        arrays.append(parse_idx(decompress(raw, label), label, ndim=3 if "images" in stem else 1))
+    _check_pair(arrays[0], arrays[1], "demo train images")
+    _check_pair(arrays[2], arrays[3], "demo test images")
+    return tuple(arrays)
+
+
+def _cifar_folder(name: str, root: Path) -> Path:
+    """The CIFAR folder: ``root`` itself or ``root/<folder>``, whichever holds all files."""
+    title, folder, train_files, test_file, _ = _CIFAR_SOURCES[name]
+    needed = (*train_files, test_file)
+    dirs = [root, root / folder]
+    for candidate in dirs:
+        if all((candidate / f).is_file() for f in needed):
+            return candidate
+    best = dirs[1] if dirs[1].is_dir() else root
+    missing = next(f for f in needed if not (best / f).is_file())
+    raise DataError(
+        f"{title} file {missing} not found in {root} (searched {', '.join(map(str, dirs))}); "
+        f"download the python version from {CIFAR_URL}, extract it there or pass --data-dir"
+    )
+
+
+def _load_cifar(name: str, root: Path, num_classes: int) -> tuple[np.ndarray, ...]:
+    """Read CIFAR-10 or CIFAR-100 (python version) into train/test arrays."""
+    _, _, train_files, test_file, label_key = _CIFAR_SOURCES[name]
+    folder = _cifar_folder(name, root)
+    train = [read_cifar_batch(folder / f, label_key, num_classes) for f in train_files]
+    test_x, test_y = read_cifar_batch(folder / test_file, label_key, num_classes)
+    train_x = np.concatenate([x for x, _ in train])
+    train_y = np.concatenate([y for _, y in train])
+    return train_x, train_y, test_x, test_y

@@ -1,0 +1,61 @@
+"""Static facts about each supported dataset: shape, classes and normalisation statistics.
+
+Nothing here touches the file system, so a model can be built for a dataset whose files are absent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from intrain.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Shape and normalisation facts for one dataset.
+
+    ``mean``/``std`` are per-channel statistics of the training pixels scaled to [0, 1].
+    ``augment`` says whether training uses random crop + horizontal flip (the CIFAR recipe).
+    """
+
+    name: str
+    num_classes: int
+    in_channels: int
+    image_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    augment: bool = False
+
+
+_MNIST_STATS = ((0.1307,), (0.3081,))
+
+_SPECS: dict[str, DatasetSpec] = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec("mnist", 10, 1, 28, *_MNIST_STATS),
+        DatasetSpec("fashion-mnist", 10, 1, 28, (0.2860,), (0.3530,)),
+        DatasetSpec(
+            "cifar10", 10, 3, 32, (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), augment=True
+        ),
+        DatasetSpec(
+            "cifar100", 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), augment=True
+        ),
+        # The demo set is a small MNIST subset shipped with the package; it keeps MNIST's statistics.
+        DatasetSpec("demo", 10, 1, 28, *_MNIST_STATS),
+    )
+}
+
+
+def list_datasets() -> list[str]:
+    """Names accepted by :func:`dataset_spec` and :func:`intrain.data.load_dataset`."""
+    return list(_SPECS)
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """Return the :class:`DatasetSpec` for ``name``; raises ``ConfigError`` for an unknown name."""
+    try:
+        return _SPECS[name]
+    except (KeyError, TypeError):
+        raise ConfigError(
+            f"unknown dataset {name!r}; choose one of: {', '.join(_SPECS)}"
+        ) from None

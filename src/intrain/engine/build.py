@@ -1,0 +1,102 @@
+"""Turn a :class:`~intrain.config.TrainConfig` into the objects a run needs."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import TrainConfig
+from ..data import BatchLoader, DatasetSpec, load_dataset
+from ..errors import ConfigError
+from ..methods import PruningMethod, dense, prt, pwt
+from ..models import create_model, model_entry
+from ..schedules import lr_factor
+
+
+@dataclass
+class RunParts:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    method: PruningMethod
+    train_loader: BatchLoader
+    test_loader: BatchLoader
+    spec: DatasetSpec
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: '{name}' requested but CUDA is not available on this machine")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
+    return create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels, width=config.width)
+
+
+def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+class LrSchedule:
+    """A picklable learning-rate multiplier for ``LambdaLR`` (its state travels in checkpoints)."""
+
+    def __init__(self, config: TrainConfig, iterations_per_epoch: int) -> None:
+        self.schedule = config.lr_schedule
+        self.iterations_per_epoch = iterations_per_epoch
+        self.total_iterations = iterations_per_epoch * config.epochs
+        self.step_epochs, self.gamma = config.lr_step_epochs, config.lr_gamma
+        self.inv_gamma, self.inv_power = config.inv_gamma, config.inv_power
+
+    def __call__(self, iteration: int) -> float:
+        return lr_factor(
+            self.schedule, iteration, iterations_per_epoch=self.iterations_per_epoch,
+            total_iterations=self.total_iterations, step_epochs=self.step_epochs, gamma=self.gamma,
+            inv_gamma=self.inv_gamma, inv_power=self.inv_power,
+        )
+
+
+def make_method(config: TrainConfig) -> PruningMethod:
+    common = dict(criterion=config.criterion, scope=config.scope, include_linear=config.include_linear, seed=config.seed)
+    if config.method == "dense":
+        return dense()
+    if config.method == "pwt":
+        return pwt(target=config.target, epochs=config.epochs, rate=config.rate, initial=config.initial,
+                   every=config.every, **common)
+    if config.method == "prt":
+        return prt(target=config.target, prune_epoch=config.prune_epoch, **common)
+    raise ConfigError(f"method: '{config.method}' is not available in this version")
+
+
+def build(config: TrainConfig) -> RunParts:
+    """Data, model, optimizer, schedule and pruning method for ``config``, seeded."""
+    device = resolve_device(config.device)
+    splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
+    spec = splits.spec
+    seed_everything(config.seed)
+    entry = model_entry(config.model)
+    model = make_model(config, spec).to(device)
+    pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
+    train_loader = BatchLoader(splits.train_images, splits.train_labels, spec, batch_size=config.batch_size,
+                               train=True, device=device, seed=config.seed, pad_to=pad_to)
+    test_loader = BatchLoader(splits.test_images, splits.test_labels, spec, batch_size=max(config.batch_size, 256),
+                              train=False, device=device, seed=config.seed, pad_to=pad_to)
+    optimizer = make_optimizer(config, model)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
+    return RunParts(model, optimizer, scheduler, make_method(config), train_loader, test_loader, spec, device)

@@ -1,0 +1,184 @@
+"""The training loop: readable in one sitting.
+
+Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``), let
+the method prune (``method.on_epoch_end``), re-estimate BatchNorm statistics if that prune is the
+last thing before the end of training, evaluate on the test set, and hand a record of the epoch to
+the callbacks (history file, checkpoint).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import DivergenceError
+from ..methods.base import PruneEvent, PruningMethod
+from ..reporting.stats import nonzero_parameters, sparsity
+
+EpochCallback = Callable[["Trainer", dict[str, Any]], None]
+
+
+@dataclass
+class TrainerOptions:
+    epochs: int
+    recalibrate_bn_batches: int = 50  # forward passes to re-estimate BN statistics after a final prune
+    progress: bool = True  # a progress bar on a terminal
+    quiet: bool = False  # no per-epoch line either
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` while ``method`` prunes it."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        train_loader,
+        test_loader,
+        *,
+        options: TrainerOptions,
+        method: PruningMethod | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        after_prune: Callable[["Trainer", PruneEvent], None] | None = None,
+        callbacks: Iterable[EpochCallback] = (),
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.train_loader = train_loader
+        self.test_loader = test_loader
+        self.options = options
+        self.method = method if method is not None else PruningMethod()
+        self.scheduler = scheduler
+        self.after_prune = after_prune
+        self.callbacks = list(callbacks)
+        self.epoch = 0  # epochs completed
+        self.history: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ the loop
+    def fit(self) -> list[dict[str, Any]]:
+        if self.method.model is None:
+            self.method.attach(self.model, self.optimizer)
+        while self.epoch < self.options.epochs:
+            record = self.run_epoch(self.epoch)
+            self.epoch += 1
+            self.history.append(record)
+            for callback in self.callbacks:
+                callback(self, record)
+            self._print_epoch(record)
+        return self.history
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        train_loss, train_accuracy = self.train_one_epoch(epoch)
+        event = self.method.on_epoch_end(epoch)
+        if event is not None and self.after_prune is not None:
+            self.after_prune(self, event)
+        if event is not None and epoch + 1 == self.options.epochs:
+            recalibrate_batchnorm(self.model, self.train_loader.epoch(epoch), self.options.recalibrate_bn_batches)
+        epoch_seconds = time.perf_counter() - start
+        eval_start = time.perf_counter()
+        test_loss, test_accuracy = self.evaluate()
+        return {
+            "epoch": epoch + 1,
+            "train_loss": train_loss,
+            "train_accuracy": train_accuracy,
+            "test_loss": test_loss,
+            "test_accuracy": test_accuracy,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "pruned_filter_fraction": self.method.pruned_filter_fraction(),
+            "sparsity": sparsity(self.model),
+            "params": nonzero_parameters(self.model),
+            "epoch_seconds": epoch_seconds,
+            "prune_seconds": event.seconds if event is not None else 0.0,
+            "eval_seconds": time.perf_counter() - eval_start,
+        }
+
+    def train_one_epoch(self, epoch: int) -> tuple[float, float]:
+        self.model.train()
+        self.method.on_epoch_begin(epoch)
+        total_loss = torch.zeros((), dtype=torch.float64)
+        correct = seen = 0
+        batches = self.train_loader.epoch(epoch)
+        bar = _progress(batches, len(self.train_loader), f"epoch {epoch + 1}/{self.options.epochs}", self.options)
+        for step, (x, y) in enumerate(bar):
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            self.method.on_step_end()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
+            total_loss += value * y.numel()
+            correct += int((logits.argmax(1) == y).sum())
+            seen += y.numel()
+            if hasattr(bar, "set_postfix_str") and step % 20 == 0:
+                bar.set_postfix_str(f"loss {value:.4f}")
+        return float(total_loss) / max(seen, 1), correct / max(seen, 1)
+
+    @torch.no_grad()
+    def evaluate(self) -> tuple[float, float]:
+        self.model.eval()
+        total_loss = 0.0
+        correct = seen = 0
+        for x, y in self.test_loader.epoch(0):
+            logits = self.model(x)
+            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+            correct += int((logits.argmax(1) == y).sum())
+            seen += y.numel()
+        return total_loss / max(seen, 1), correct / max(seen, 1)
+
+    # ------------------------------------------------------------------ output
+    def _print_epoch(self, r: dict[str, Any]) -> None:
+        if self.options.quiet:
+            return
+        print(
+            f"epoch {r['epoch']:>3}/{self.options.epochs}  loss {r['train_loss']:.4f}  "
+            f"test acc {100 * r['test_accuracy']:6.2f}%  pruned filters {100 * r['pruned_filter_fraction']:5.1f}%  "
+            f"sparsity {100 * r['sparsity']:5.1f}%  params {r['params']:,}  {r['epoch_seconds']:.1f}s",
+            flush=True,
+        )
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable, max_batches: int) -> None:
+    """Re-estimate BatchNorm running statistics after a large pruning step.
+
+    A prune changes what every downstream BatchNorm sees; with no training epoch after it their
+    running statistics are stale and eval-mode accuracy can collapse. This runs ``max_batches``
+    training batches forward (no gradient, no weight change) with a cumulative average.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms or max_batches == 0:
+        return
+    momenta = [m.momentum for m in norms]
+    was_training = model.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average
+    model.train()
+    for i, (x, _) in enumerate(batches):
+        if i >= max_batches:
+            break
+        model(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+
+
+def _progress(iterable, total: int, description: str, options: TrainerOptions):
+    if options.quiet or not options.progress or not sys.stderr.isatty():
+        return iterable
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=description, leave=False, dynamic_ncols=True)

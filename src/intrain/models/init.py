@@ -1,0 +1,38 @@
+"""Weight initialisation shared by all models.
+
+Why Gaussian: the redundancy-aware (RA) method prunes a weight when its magnitude falls
+below a threshold of the form ``mean + k * std`` computed over the layer. That rule
+assumes bell-shaped weights, where only a tail lies beyond a few standard deviations.
+PyTorch's default initialisation is *uniform* (Kaiming-uniform with ``a=sqrt(5)``): its
+mass is spread evenly up to a hard edge at about 1.73 std, so a threshold of a couple of
+std already covers every weight and the whole layer is pruned at once. He (Kaiming)
+*normal* initialisation gives the Gaussian shape the method expects, and the right scale
+for ReLU networks (He et al., 2015).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """Initialise ``model`` in place and return it.
+
+    * ``Conv2d`` and ``Linear`` weights: He normal,
+      ``kaiming_normal_(w, mode="fan_in", nonlinearity="relu")``, i.e. ``N(0, 2 / fan_in)``.
+    * their biases: zero.
+    * BatchNorm (1d/2d/3d) with affine parameters: weight 1, bias 0.
+
+    Other modules keep their current parameters. The random draws come from torch's
+    global generator, so the same ``torch.manual_seed`` gives the same weights.
+    """
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, _BatchNorm) and module.affine:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model

@@ -1,0 +1,128 @@
+"""A timm-style registry of model factories.
+
+Each architecture module decorates a small factory with :func:`register_model`;
+:func:`create_model` looks the name up, validates the common arguments, builds the
+network and (by default) applies :func:`intrain.models.init.init_weights`.
+
+A factory is called with keyword arguments only::
+
+    factory(num_classes=..., in_channels=..., width=...) -> nn.Module
+
+Example::
+
+    from intrain.models import create_model
+    model = create_model("resnet20", num_classes=10, in_channels=3, width=0.5)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from numbers import Integral, Real
+from typing import Callable
+
+from torch import nn
+
+from intrain.errors import ConfigError
+
+ModelFactory = Callable[..., nn.Module]
+
+_REGISTRY: dict[str, "ModelEntry"] = {}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered architecture.
+
+    Attributes:
+        name: the registry key, e.g. ``"vgg16"``.
+        factory: builds the network from ``num_classes``, ``in_channels`` and ``width``.
+        input_size: the square spatial size (in pixels) the network expects, e.g. 32 for
+            the CIFAR VGG/ResNets; smaller images (28x28 MNIST) are padded to it by the data
+            pipeline. ``None`` means the network accepts any size.
+    """
+
+    name: str
+    factory: ModelFactory
+    input_size: int | None = None
+
+
+def register_model(name: str, *, input_size: int | None = None) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator that registers a model factory under ``name``.
+
+    The factory is returned unchanged, so it can still be called directly.
+
+    Raises:
+        ValueError: if ``name`` is already registered (a programming error, not a user one).
+    """
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = ModelEntry(name=name, factory=factory, input_size=input_size)
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The :class:`ModelEntry` registered under ``name``.
+
+    Raises:
+        ConfigError: if no model has that name; the message lists the valid choices.
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):  # TypeError: an unhashable name from a config file
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
+
+
+def create_model(
+    name: str,
+    *,
+    num_classes: int = 10,
+    in_channels: int = 1,
+    width: float = 1.0,
+    init: bool = True,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: a registered model name (see :func:`list_models`).
+        num_classes: number of output logits, at least 2.
+        in_channels: channels of the input images (1 for MNIST, 3 for CIFAR), at least 1.
+        width: multiplier applied to every hidden channel/unit count, see
+            :func:`scale_channels`. Must be a finite number > 0.
+        init: apply :func:`intrain.models.init.init_weights` (Gaussian He init). With
+            ``False`` the layers keep PyTorch's default (uniform) initialisation.
+
+    Raises:
+        ConfigError: unknown name or an invalid argument.
+    """
+    entry = model_entry(name)
+    _check_int("num_classes", num_classes, minimum=2)
+    _check_int("in_channels", in_channels, minimum=1)
+    if isinstance(width, bool) or not isinstance(width, Real) or not math.isfinite(width) or width <= 0:
+        raise ConfigError(f"width must be a finite number > 0, got {width!r}")
+
+    model = entry.factory(num_classes=int(num_classes), in_channels=int(in_channels), width=float(width))
+    if init:
+        from intrain.models.init import init_weights  # local import: init.py does not need the registry
+
+        init_weights(model)
+    return model
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Channel count ``channels`` scaled by the width multiplier: ``max(1, round(channels * width))``."""
+    return max(1, round(channels * width))
+
+
+def _check_int(what: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ConfigError(f"{what} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,85 @@
+"""VGG-16 for 32x32 images, the network of the pruning-while-training (PWT) paper.
+
+The paper uses "13 convolutional layers and 3 fully connected layers" with "Batch
+Normalization ... after every layer". Here:
+
+* ``features``: 13 conv3x3 (padding 1), each followed by BatchNorm2d and ReLU, with a
+  2x2 max-pool after each of the 5 stages (config ``VGG16_CONFIG``); 32x32 -> 1x1.
+* ``classifier``: Linear 512 -> 512 -> 512 -> num_classes, the first two followed by
+  BatchNorm1d and ReLU.
+
+Hidden widths scale with ``width``; the last layer always outputs ``num_classes``.
+Layers followed by BatchNorm have no bias (the BatchNorm shift makes it redundant).
+The plain ``nn.Sequential`` layout is the one Torch-Pruning's dependency graph handles
+out of the box.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+from torch import nn
+
+from intrain.models.registry import register_model, scale_channels
+
+#: Output channels of each conv, ``"M"`` = 2x2 max-pool.
+VGG16_CONFIG: tuple[Union[int, str], ...] = (
+    64, 64, "M",
+    128, 128, "M",
+    256, 256, 256, "M",
+    512, 512, 512, "M",
+    512, 512, 512, "M",
+)  # fmt: skip
+
+
+class VGG(nn.Module):
+    """VGG with BatchNorm after every layer, for 32x32 inputs.
+
+    Args:
+        config: conv output channels and ``"M"`` for max-pool, e.g. :data:`VGG16_CONFIG`.
+        num_classes: output logits.
+        in_channels: input image channels.
+        width: multiplier for conv channels and hidden fc units.
+        hidden: hidden units of the two first fully connected layers (before ``width``).
+    """
+
+    def __init__(
+        self,
+        config: Sequence[Union[int, str]] = VGG16_CONFIG,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        width: float = 1.0,
+        hidden: int = 512,
+    ):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for item in config:
+            if item == "M":
+                layers.append(nn.MaxPool2d(2))
+            else:
+                out = scale_channels(int(item), width)
+                layers += [nn.Conv2d(channels, out, kernel_size=3, padding=1, bias=False), nn.BatchNorm2d(out), nn.ReLU()]
+                channels = out
+        self.features = nn.Sequential(*layers)
+        self.flatten = nn.Flatten()  # 32x32 input -> 1x1 after five pools
+        units = scale_channels(hidden, width)
+        self.classifier = nn.Sequential(
+            nn.Linear(channels, units, bias=False),
+            nn.BatchNorm1d(units),
+            nn.ReLU(),
+            nn.Linear(units, units, bias=False),
+            nn.BatchNorm1d(units),
+            nn.ReLU(),
+            nn.Linear(units, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.features(x)))
+
+
+@register_model("vgg16", input_size=32)
+def vgg16(*, num_classes: int = 10, in_channels: int = 1, width: float = 1.0) -> VGG:
+    """VGG-16 with BatchNorm after every layer (13 conv + 3 fc), for 32x32 images."""
+    return VGG(VGG16_CONFIG, num_classes=num_classes, in_channels=in_channels, width=width)

@@ -1,0 +1,72 @@
+"""Counts read off a model: non-zero parameters, sparsity, per-layer filters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..masks import MASK_BUFFER
+
+_WEIGHTED = (nn.Conv2d, nn.Linear)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def nonzero_parameters(model: nn.Module) -> int:
+    """Parameters that are not exactly zero, counting masked weights as zero."""
+    total = 0
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            values = p.detach()
+            if name == "weight" and hasattr(module, "weight_mask"):
+                values = values * module.weight_mask
+            total += int(torch.count_nonzero(values))
+    return total
+
+
+def prunable_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, _WEIGHTED)]
+
+
+def effective_weight(module: nn.Module) -> torch.Tensor:
+    """The weight the forward pass uses (masked by ``weight_mask`` when the layer has one)."""
+    weight = module.weight.detach()
+    mask = getattr(module, "weight_mask", None)
+    return weight * mask if mask is not None else weight
+
+
+def sparsity(model: nn.Module) -> float:
+    """Fraction of conv and linear weights that are zero."""
+    zeros = total = 0
+    for _, module in prunable_weights(model):
+        weight = effective_weight(module)
+        zeros += weight.numel() - int(torch.count_nonzero(weight))
+        total += weight.numel()
+    return zeros / total if total else 0.0
+
+
+def layer_report(model: nn.Module, original_filters: dict[str, int] | None = None) -> list[dict[str, Any]]:
+    """Per conv/linear layer: name, kind, filters (before pruning), filters_pruned, sparsity."""
+    original_filters = original_filters or {}
+    rows = []
+    for name, module in prunable_weights(model):
+        weight = effective_weight(module)
+        current = weight.shape[0]
+        mask = getattr(module, MASK_BUFFER, None)
+        kept = int(mask.sum()) if mask is not None else current
+        filters = original_filters.get(name, current)
+        rows.append(
+            {
+                "name": name,
+                "kind": "conv" if isinstance(module, nn.Conv2d) else "linear",
+                "filters": filters,
+                "filters_pruned": filters - kept,
+                "weights": weight.numel(),
+                "sparsity": 1.0 - int(torch.count_nonzero(weight)) / weight.numel(),
+            }
+        )
+    return rows

@@ -1,0 +1,126 @@
+import pytest
+import torch
+from torch import nn
+
+from intrain.methods import dense, prt, pwt
+from intrain.methods.pwt import _global_choice, _layer_choice
+
+
+def conv_net():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 3),
+    )
+
+
+def set_filter_l1(conv, values):
+    with torch.no_grad():
+        for o, v in enumerate(values):
+            conv.weight[o] = v
+
+
+def test_layer_choice_prunes_lowest_unpruned_to_the_fraction_and_keeps_one():
+    score = torch.tensor([0.4, 0.1, 0.3, 0.2])
+    kept = torch.tensor([True, True, True, True])
+    assert sorted(_layer_choice(score, kept, 4, 0.5).tolist()) == [1, 3]
+    kept = torch.tensor([True, False, True, False])
+    assert _layer_choice(score, kept, 4, 0.6).tolist() == [2]  # ceil(2.4) = 3 pruned in all
+    assert sorted(_layer_choice(score, torch.ones(4, dtype=torch.bool), 4, 0.99).tolist()) == [1, 2, 3]
+
+
+def test_global_choice_ranks_across_layers_and_never_empties_a_layer():
+    scores = [torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.05, 0.6, 0.7])]
+    kept = [torch.ones(2, dtype=torch.bool), torch.ones(4, dtype=torch.bool)]
+    chosen = _global_choice(scores, kept, [2, 4], 0.5)  # 3 of 6: 0.05, 0.1, then 0.2 would empty layer 0 -> 0.5
+    assert chosen[0].tolist() == [0]
+    assert sorted(chosen[1].tolist()) == [0, 1]
+
+
+def test_pwt_l1_follows_the_schedule_and_prunes_lowest_l1():
+    net = conv_net()
+    set_filter_l1(net[0], [0.4, 0.1, 0.3, 0.2])
+    set_filter_l1(net[3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.45])
+    opt = torch.optim.Adam(net.parameters())
+    method = pwt(target=0.5, epochs=5, criterion="l1")  # 10% per epoch of 10 filters
+    with method.attached(net, opt):
+        event = method.on_epoch_end(0)
+        assert event.filters_pruned == 1 and method.pruned_filter_fraction() == pytest.approx(0.1)
+        assert net[0].filter_mask.tolist() == [True, False, True, True]
+        method.on_epoch_end(1)
+        assert net[0].filter_mask.tolist() == [True, False, True, False]
+        for e in range(2, 5):
+            method.on_epoch_end(e)
+        assert method.pruned_filter_fraction() == pytest.approx(0.5)
+        assert method.on_epoch_end(5) is None  # target reached: nothing more
+
+
+def test_layer_scope_prunes_each_layer_to_the_fraction():
+    net = conv_net()
+    method = pwt(target=0.5, epochs=1, scope="layer")
+    with method.attached(net, torch.optim.SGD(net.parameters(), lr=0.1)):
+        method.on_epoch_end(0)
+    assert int((~net[0].filter_mask).sum()) == 2 and int((~net[3].filter_mask).sum()) == 3
+
+
+def test_random_criterion_is_seeded():
+    def pruned(seed):
+        net = conv_net()
+        method = pwt(target=0.5, epochs=1, criterion="random", seed=seed)
+        with method.attached(net):
+            method.on_epoch_end(0)
+        return torch.cat([net[0].filter_mask, net[3].filter_mask]).tolist()
+
+    assert pruned(1) == pruned(1)
+    assert any(pruned(s) != pruned(1) for s in (2, 3, 4))
+
+
+def test_mean_activation_uses_the_whole_epoch():
+    net = conv_net()
+    method = pwt(target=0.2, epochs=1, criterion="mean-activation")
+    opt = torch.optim.SGD(net.parameters(), lr=0.0)
+    with method.attached(net, opt):
+        method.on_epoch_begin(0)
+        net.train()
+        for _ in range(3):
+            net(torch.randn(4, 1, 5, 5))
+        counts = list(method.activations.counts)
+        assert counts == [3 * 4 * 25, 3 * 4 * 25]
+        expected = torch.cat(method.activations.means()).argsort()[:2]
+        method.on_epoch_end(0)
+    mask = torch.cat([net[0].filter_mask, net[3].filter_mask])
+    assert sorted((~mask).nonzero().flatten().tolist()) == sorted(expected.tolist())
+
+
+def test_prt_prunes_exactly_at_its_epoch():
+    net = conv_net()
+    method = prt(target=0.6, prune_epoch=3)
+    fractions = []
+    with method.attached(net, torch.optim.Adam(net.parameters())):
+        for e in range(5):
+            method.on_epoch_end(e)
+            fractions.append(method.pruned_filter_fraction())
+    assert fractions[:2] == [0.0, 0.0]
+    assert fractions[2] == pytest.approx(0.6) and fractions[4] == pytest.approx(0.6)
+
+
+def test_events_out_of_order_fail_clearly():
+    from intrain.errors import IntrainError
+
+    method = pwt(target=0.5, epochs=2)
+    with pytest.raises(IntrainError, match="attach"):
+        method.on_epoch_end(0)
+    with pytest.raises(IntrainError, match="attach"):
+        dense().on_step_end()
+
+
+def test_state_dict_round_trip_keeps_original_filter_counts():
+    net = conv_net()
+    method = pwt(target=0.5, epochs=2)
+    with method.attached(net):
+        method.on_epoch_end(0)
+        state = method.state_dict()
+    other = pwt(target=0.5, epochs=2)
+    other.load_state_dict(state)
+    assert other.original_filters() == {"0": 4, "3": 6}

@@ -1,0 +1,82 @@
+import math
+
+import pytest
+
+from intrain.config import TrainConfig
+from intrain.errors import ConfigError
+
+
+def test_defaults_are_valid_and_derived_values():
+    c = TrainConfig()
+    assert c.learning_rate == 1e-3
+    assert TrainConfig(optimizer="sgd").learning_rate == 0.01
+    assert TrainConfig(method="pwt", target=0.8, epochs=80).pruning_rate == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"target": 1.0}, "target"),
+    ({"target": -0.1}, "target"),
+    ({"epochs": 0}, "epochs"),
+    ({"epochs": -3}, "epochs"),
+    ({"epochs": 2.5}, "whole number"),
+    ({"epochs": True}, "whole number"),
+    ({"lr": "fast"}, "lr"),
+    ({"lr": 0.0}, "lr"),
+    ({"width": 0}, "width"),
+    ({"width": math.nan}, "width"),
+    ({"criterion": "l2"}, "choose one of: l1, mean-activation, random"),
+    ({"method": "magic"}, "method"),
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"method": "prt"}, "prune-epoch"),
+    ({"method": "prt", "prune_epoch": 20, "epochs": 10}, "prune_epoch"),
+    ({"prune_epoch": 2}, "only used by method prt"),
+    ({"initial": 0.6, "target": 0.5}, "initial"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"subset": 0}, "subset"),
+    ({"device": "tpu"}, "device"),
+    ({"method": "scratch"}, "masks-from"),
+    ({"include_linear": "yes"}, "true or false"),
+])
+def test_invalid_values_raise_one_line_config_errors(changes, message):
+    with pytest.raises(ConfigError, match=message) as info:
+        TrainConfig(**changes)
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_keys_suggest_the_right_name():
+    with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
+        TrainConfig.from_dict({"batchsize": 3})
+
+
+def test_yaml_with_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: vgg16\nepochs: 4\nmethod: pwt\ntarget: 0.5\n")
+    c = TrainConfig.load(path, {"epochs": 7})
+    assert (c.model, c.epochs, c.target) == ("vgg16", 7, 0.5)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty"),
+    ("- 1\n- 2\n", "mapping"),
+    ("a: [1,\n", "not valid YAML"),
+    ("epochs: ten\n", "whole number"),
+])
+def test_bad_yaml_files(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.load(path)
+
+
+def test_missing_and_binary_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        TrainConfig.load(tmp_path / "nope.yaml")
+    binary = tmp_path / "b.yaml"
+    binary.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(ConfigError, match="unreadable"):
+        TrainConfig.load(binary)
+
+
+def test_config_round_trips_through_to_dict():
+    c = TrainConfig(method="ra", classes=(("conv1", "conv2"), ("fc1",)))
+    assert TrainConfig.from_dict(c.to_dict()) == c
