@@ -23,7 +23,9 @@ def test_cifar10_tiny_files(tmp_path, write_cifar, protocol, point_at_folder):
     assert splits.train_images.dtype == torch.uint8 and splits.train_labels.dtype == torch.int64
     assert splits.train_images.shape == (4 + 5 + 6 + 7 + 8, 3, 32, 32)
     assert splits.test_images.shape == (9, 3, 32, 32)
-    np.testing.assert_array_equal(splits.train_images.numpy(), expected_images(batches, train_files))
+    np.testing.assert_array_equal(
+        splits.train_images.numpy(), expected_images(batches, train_files)
+    )
     assert splits.train_labels.tolist() == sum((batches[f][b"labels"] for f in train_files), [])
     np.testing.assert_array_equal(
         splits.test_images.numpy(), expected_images(batches, ["test_batch"])
@@ -45,7 +47,8 @@ def test_cifar100_tiny_files_use_fine_labels(tmp_path, write_cifar, protocol):
     batches = write_cifar(tmp_path, "cifar100", protocol)
     splits = load_dataset("cifar100", tmp_path)
     assert splits.spec.num_classes == 100
-    assert splits.train_images.shape == (4, 3, 32, 32) and splits.test_images.shape == (5, 3, 32, 32)
+    assert splits.train_images.shape == (4, 3, 32, 32)
+    assert splits.test_images.shape == (5, 3, 32, 32)
     np.testing.assert_array_equal(splits.train_images.numpy(), expected_images(batches, ["train"]))
     assert splits.train_labels.tolist() == batches["train"][b"fine_labels"]
     assert splits.test_labels.tolist() == batches["test"][b"fine_labels"]
