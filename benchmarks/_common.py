@@ -1,0 +1,25 @@
+"""Shared helpers of the benchmark scripts: where the data is, and how results are printed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def emit(name: str, result: dict[str, Any], table: Sequence[Sequence[str]]) -> Path:
+    """Print one JSON line and an aligned table, and keep the JSON in benchmarks/results/NAME.json."""
+    print(json.dumps(result))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
+    for n, row in enumerate(table):
+        print("  ".join(str(cell).rjust(w) for cell, w in zip(row, widths)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    return path

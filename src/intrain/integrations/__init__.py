@@ -1,0 +1,1 @@
+"""Adapters that let other training frameworks drive intrain's pruning methods."""
