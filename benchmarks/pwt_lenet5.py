@@ -30,6 +30,9 @@ def main() -> None:
     runs = {
         "dense": base.replace(method="dense", out=f"{args.out}/dense"),
         "pwt-l1": base.replace(method="pwt", criterion="l1", target=args.target, out=f"{args.out}/pwt-l1"),
+        # the same target reached one epoch early, so the network trains an epoch after its last prune
+        "pwt-l1-early": base.replace(method="pwt", criterion="l1", target=args.target,
+                                     rate=args.target / max(args.epochs - 1, 1), out=f"{args.out}/pwt-l1-early"),
     }
     summaries = {name: train(config, quiet=True) for name, config in runs.items()}
     pwt = summaries["pwt-l1"]
@@ -38,6 +41,7 @@ def main() -> None:
         "benchmark": "pwt_lenet5", "epochs": args.epochs, "target": args.target,
         "dense_accuracy": summaries["dense"]["final_test_accuracy"],
         "pwt_accuracy": pwt["final_test_accuracy"],
+        "pwt_early_accuracy": summaries["pwt-l1-early"]["final_test_accuracy"],
         "pwt_pruned_filter_fraction": pwt["pruned_filter_fraction"],
         "prune_seconds": pwt["prune_seconds"], "train_seconds": pwt["train_seconds"],
         "prune_share_of_training": prune_share,
