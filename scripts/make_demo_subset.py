@@ -34,7 +34,7 @@ def balanced_indices(labels: np.ndarray, per_class: int, rng: np.random.Generato
 
 
 def write_split(out: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:
-    """Write one split as ``<prefix>-images-idx3-ubyte.gz`` and ``<prefix>-labels-idx1-ubyte.gz``."""
+    """Write one split as ``<prefix>-{images-idx3,labels-idx1}-ubyte.gz`` in ``out``."""
     write_idx(out / f"{prefix}-images-idx3-ubyte.gz", images)
     write_idx(out / f"{prefix}-labels-idx1-ubyte.gz", labels.astype(np.uint8))
 

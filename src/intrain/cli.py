@@ -97,14 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
+    from .engine.distributed import world_from_environment
     from .engine.run import train
 
     overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "quiet")}
     config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
     summary = train(config, quiet=args.quiet)
-    print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
-          f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
-          f"-> {summary['run_dir']}")
+    if world_from_environment().is_main:
+        print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
+              f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
+              f"-> {summary['run_dir']}")
     return 0
 
 

@@ -76,8 +76,21 @@ class ActivationMeans:
                 handle.remove()
 
     def means(self) -> list[torch.Tensor]:
-        """Mean activation per filter for each site (empty tensor where nothing was recorded)."""
-        return [s / c if c else s for s, c in zip(self.sums, self.counts)]
+        """Mean activation per filter for each site (empty tensor where nothing was recorded).
+
+        Under DistributedDataParallel the sums and counts are added over all ranks first, so every
+        rank ranks the same statistics of the whole epoch.
+        """
+        from .engine.distributed import sum_across_ranks
+
+        result = []
+        for total, count in zip(self.sums, self.counts):
+            if total.numel() == 0:
+                result.append(total)
+                continue
+            packed = sum_across_ranks(torch.cat([total, total.new_tensor([float(count)])]))
+            result.append(packed[:-1] / packed[-1] if packed[-1] > 0 else packed[:-1])
+        return result
 
     def state_dict(self) -> dict:
         return {"sums": [s.cpu() for s in self.sums], "counts": list(self.counts)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from importlib import resources
@@ -54,12 +55,16 @@ class Splits:
 
 
 def default_data_dir() -> Path:
-    """``$INTRAIN_DATA_DIR`` when set, otherwise ``./data``."""
-    return Path(os.environ.get(DATA_DIR_ENV) or "data")
+    """``$INTRAIN_DATA_DIR`` when set, otherwise ``./data`` (made absolute for clear messages)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser().absolute()
 
 
 def load_dataset(
-    name: str, data_dir: str | os.PathLike | None = None, *, subset: int | None = None, seed: int = 0
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    subset: int | None = None,
+    seed: int = 0,
 ) -> Splits:
     """Load dataset ``name`` from ``data_dir`` (default :func:`default_data_dir`).
 
@@ -92,7 +97,7 @@ def stratified_indices(labels: torch.Tensor, size: int, *, seed: int = 0) -> tor
     classes with the largest fractional parts (ties to the lower class index).
     """
     total = labels.numel()
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 < size <= total:
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or not 0 < size <= total:
         raise ConfigError(f"subset must be a whole number from 1 to {total}, got {size!r}")
     classes, counts = torch.unique(labels, return_counts=True)
     exact = counts.double() * size / total
@@ -116,7 +121,9 @@ def _check_pair(images: np.ndarray, labels: np.ndarray, image_file: str, num_cla
             "labels; the files come from different downloads"
         )
     if labels.size and labels.max() >= num_classes:
-        raise DataError(f"the labels for {image_file} go beyond {num_classes - 1}; the file is corrupt")
+        raise DataError(
+            f"the labels for {image_file} go beyond {num_classes - 1}; the file is corrupt"
+        )
 
 
 def _idx_search_dirs(name: str, root: Path) -> list[Path]:

@@ -74,7 +74,7 @@ def encode_idx(array: np.ndarray) -> bytes:
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write ``array`` as an IDX file, gzipped (reproducibly: mtime 0, no name) if ``path`` ends in .gz."""
+    """Write ``array`` as IDX; a ``.gz`` path is gzipped reproducibly (mtime 0, no name)."""
     data = encode_idx(array)
     path = Path(path)
     if path.name.endswith(".gz"):

@@ -37,8 +37,8 @@ class BatchLoader:
     order and never augments.
 
     ``pad_to`` zero-pads images symmetrically (an odd margin puts the extra pixel right/bottom) to
-    ``pad_to x pad_to`` *before* normalisation with pixel value 0, as torchvision's ``Pad`` does; the
-    border is therefore ``-mean/std`` after normalisation. ``rank``/``world_size`` shard each
+    ``pad_to x pad_to`` *before* normalisation with pixel value 0, as torchvision's ``Pad`` does;
+    the border is therefore ``-mean/std`` after normalisation. ``rank``/``world_size`` shard each
     epoch like ``DistributedSampler``: the order is padded by wrapping around to a multiple of
     ``world_size`` and rank ``r`` takes positions ``r, r + world_size, ...``.
     """
@@ -82,7 +82,9 @@ class BatchLoader:
             return self.num_samples // self.batch_size
         return math.ceil(self.num_samples / self.batch_size)
 
-    def epoch(self, epoch: int, start_batch: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch(
+        self, epoch: int, start_batch: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Yield the batches of ``epoch`` from batch ``start_batch`` on (for mid-epoch resume)."""
         if not 0 <= start_batch <= len(self):
             raise ConfigError(f"start_batch must be in 0..{len(self)}, got {start_batch}")

@@ -40,7 +40,7 @@ _SPECS: dict[str, DatasetSpec] = {
         DatasetSpec(
             "cifar100", 100, 3, 32, (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), augment=True
         ),
-        # The demo set is a small MNIST subset shipped with the package; it keeps MNIST's statistics.
+        # The demo set is a small MNIST subset shipped with the package: MNIST's statistics.
         DatasetSpec("demo", 10, 1, 28, *_MNIST_STATS),
     )
 }

@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..methods import PruningMethod, dense, prt, pwt
 from ..models import create_model, model_entry
 from ..schedules import lr_factor
+from .distributed import World
 
 
 @dataclass
@@ -29,9 +30,12 @@ class RunParts:
     device: torch.device
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, world: World = World()) -> torch.device:
+    """``auto`` is CUDA when available; under torchrun each rank takes the GPU of its local rank."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and world.distributed:
+        name = f"cuda:{world.local_rank}"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: '{name}' requested but CUDA is not available on this machine")
     return torch.device(name)
@@ -84,17 +88,23 @@ def make_method(config: TrainConfig) -> PruningMethod:
     raise ConfigError(f"method: '{config.method}' is not available in this version")
 
 
-def build(config: TrainConfig) -> RunParts:
-    """Data, model, optimizer, schedule and pruning method for ``config``, seeded."""
-    device = resolve_device(config.device)
+def build(config: TrainConfig, world: World = World()) -> RunParts:
+    """Data, model, optimizer, schedule and pruning method for ``config``, seeded.
+
+    With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
+    """
+    device = resolve_device(config.device, world)
+    if config.batch_size % world.size:
+        raise ConfigError(f"batch_size: {config.batch_size} is not divisible by the {world.size} ranks")
     splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
     spec = splits.spec
     seed_everything(config.seed)
     entry = model_entry(config.model)
     model = make_model(config, spec).to(device)
     pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
-    train_loader = BatchLoader(splits.train_images, splits.train_labels, spec, batch_size=config.batch_size,
-                               train=True, device=device, seed=config.seed, pad_to=pad_to)
+    train_loader = BatchLoader(splits.train_images, splits.train_labels, spec, batch_size=config.batch_size // world.size,
+                               train=True, device=device, seed=config.seed, pad_to=pad_to,
+                               rank=world.rank, world_size=world.size)
     test_loader = BatchLoader(splits.test_images, splits.test_labels, spec, batch_size=max(config.batch_size, 256),
                               train=False, device=device, seed=config.seed, pad_to=pad_to)
     optimizer = make_optimizer(config, model)

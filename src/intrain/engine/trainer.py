@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import DivergenceError
 from ..methods.base import PruneEvent, PruningMethod
+from .distributed import sum_across_ranks
 from ..reporting.stats import nonzero_parameters, sparsity
 
 EpochCallback = Callable[["Trainer", dict[str, Any]], None]
@@ -48,8 +49,11 @@ class Trainer:
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         after_prune: Callable[["Trainer", PruneEvent], None] | None = None,
         callbacks: Iterable[EpochCallback] = (),
+        wrapped: nn.Module | None = None,
     ) -> None:
         self.model = model
+        # what the training step calls: a DistributedDataParallel wrapper of ``model``, or ``model``
+        self.wrapped = wrapped if wrapped is not None else model
         self.optimizer = optimizer
         self.train_loader = train_loader
         self.test_loader = test_loader
@@ -108,7 +112,7 @@ class Trainer:
         batches = self.train_loader.epoch(epoch)
         bar = _progress(batches, len(self.train_loader), f"epoch {epoch + 1}/{self.options.epochs}", self.options)
         for step, (x, y) in enumerate(bar):
-            logits = self.model(x)
+            logits = self.wrapped(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -124,7 +128,9 @@ class Trainer:
             seen += y.numel()
             if hasattr(bar, "set_postfix_str") and step % 20 == 0:
                 bar.set_postfix_str(f"loss {value:.4f}")
-        return float(total_loss) / max(seen, 1), correct / max(seen, 1)
+        # every rank reports the whole epoch: add up the shards (no-op with one process)
+        total_loss, correct, seen = sum_across_ranks(torch.tensor([float(total_loss), correct, seen], dtype=torch.float64)).tolist()
+        return total_loss / max(seen, 1), correct / max(seen, 1)
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
