@@ -414,3 +414,125 @@ def test_latency_model():
     assert est.prt == pytest.approx(100 * 7680)
     assert est.saved / 3600 == pytest.approx(21.25, abs=0.1)
     assert est.speedup > 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-run accounting, the cost command
+# ---------------------------------------------------------------------------------------------
+
+from intrain.costs import (  # noqa: E402
+    EpochCostMeter,
+    measured_latency,
+    model_for_cost,
+    run_cost_summary,
+)
+
+
+def test_epoch_cost_meter_leaves_training_undisturbed():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                        nn.Linear(4 * 9, 2))
+    net.train()
+    net(torch.randn(8, 3, 5, 5))  # some running statistics
+    state = {k: v.clone() for k, v in net.state_dict().items()}
+    rng = torch.get_rng_state()
+    meter = EpochCostMeter((3, 5, 5), examples=100)
+    cost = meter(net)
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(state[k], v) for k, v in net.state_dict().items())  # BN stats, weights
+    assert all(p.grad is None for p in net.parameters())
+    assert net.training and all(m.training for m in net.modules())
+    assert cost == {"train_macs": training_cost(net, (3, 5, 5), 100).train_macs,
+                    "train_mem": training_cost(net, (3, 5, 5), 100).train_mem}
+
+
+def test_epoch_cost_meter_dense_ignores_masks():
+    meter = EpochCostMeter((3, 5, 5), examples=10)
+    assert meter(_pruned_tiny_net())["train_macs"] == 10 * 4374
+    assert meter.dense(_pruned_tiny_net())["train_macs"] == 10 * 6264  # 2 * 2700 + 3 * 288
+
+
+def test_run_cost_summary_by_hand():
+    history = [{"train_macs": 100.0, "train_mem": 10.0}, {"train_macs": 60.0, "train_mem": 8.0},
+               {"train_macs": 40.0, "train_mem": 6.0}]
+    dense = {"train_macs": 100.0, "train_mem": 10.0}
+    final = {"train_macs": 20.0, "train_mem": 5.0}
+    s = run_cost_summary(history, dense, final, retrain_epochs=2)
+    assert (s["train_macs_total"], s["train_mem_total"]) == (200.0, 24.0)
+    assert (s["dense_train_macs_total"], s["dense_train_mem_total"]) == (300.0, 30.0)
+    assert s["prt_reference"] == {"retrain_epochs": 2, "train_macs_total": 340.0, "train_mem_total": 40.0}
+    assert s["savings_vs_dense"] == pytest.approx({"macs": 1 / 3, "mem": 0.2})
+    assert s["savings_vs_prt"] == pytest.approx({"macs": 1 - 200 / 340, "mem": 0.4})
+    assert run_cost_summary(history * 8, dense, final)["prt_reference"]["retrain_epochs"] == 3  # N / 8
+
+
+def test_measured_latency_by_hand():
+    history = [{"epoch_seconds": s, "prune_seconds": 0.5} for s in (10.5, 12.5, 20.5)]
+    lat = measured_latency(history, batches_per_epoch=10, retrain_epochs=1)
+    assert lat["t_batch"] == pytest.approx(1.2)  # median of 1.0, 1.2, 2.0
+    assert lat["t_prune"] == pytest.approx(0.5)
+    assert lat["model_pwt_seconds"] == pytest.approx(3 * 10 * 1.2 + 3 * 0.5)
+    assert lat["model_prt_seconds"] == pytest.approx(4 * 10 * 1.2)
+    assert lat["measured_seconds"] == pytest.approx(43.5)
+    assert measured_latency([], 10) == {}
+
+
+def test_model_for_cost_uses_the_padded_input():
+    _, shape = model_for_cost("vgg16", "mnist", 0.25)
+    assert shape == (1, 32, 32)
+    assert model_for_cost("lenet5", "fashion-mnist")[1] == (1, 28, 28)
+
+
+def test_cost_command_prints_tables_and_the_papers_41_percent(capsys):
+    from intrain.cli import main
+
+    assert main(["cost", "--model", "vgg16", "--dataset", "cifar10", "--width", "0.25",
+                 "--target", "0.8", "--epochs", "80", "--retrain", "10"]) == 0
+    out = capsys.readouterr().out
+    closed = next(line for line in out.splitlines() if line.startswith("(a) closed form"))
+    assert closed.split()[3:6] == ["48.40", "82.00", "80.00"] and "41.0%" in closed
+    assert "(b) exact, MACs" in out and "(b) exact, memory" in out
+    assert out.count("total") == 2 and "features.0" in out
+    assert main(["cost", "--model", "vgg16", "--dataset", "nope"]) == 2
+
+
+def test_a_real_run_records_its_cost_and_it_drops_after_pruning(tmp_path):
+    import json
+
+    from intrain.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "200", "--epochs", "2",
+                 "--method", "pwt", "--target", "0.5", "--out", str(out), "--quiet"]) == 0
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    first, second = history
+    assert second["pruned_filter_fraction"] > 0 and 0 < second["train_macs"] < first["train_macs"]
+    assert second["train_mem"] < first["train_mem"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["train_macs_total"] == first["train_macs"] + second["train_macs"]
+    assert summary["dense_train_macs_total"] == 2 * first["train_macs"]  # the first epoch is dense
+    assert 0 < summary["savings_vs_dense"]["macs"] < summary["savings_vs_prt"]["macs"]
+    assert summary["final_epoch_train_macs"] < second["train_macs"]
+    assert summary["latency_model"]["batches_per_epoch"] == 4 and summary["cost_mode"] == "structured"
+
+
+def test_counting_cost_does_not_change_training():
+    from intrain.config import TrainConfig
+    from intrain.engine.build import build
+    from intrain.engine.trainer import Trainer, TrainerOptions
+
+    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=96, epochs=2, batch_size=32,
+                         method="pwt", criterion="mean-activation", target=0.5, seed=3, device="cpu")
+
+    def fit(with_cost: bool) -> dict:
+        parts = build(config)
+        meter = EpochCostMeter((1, 32, 32), 96) if with_cost else None
+        trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader,  # small eval
+                          options=TrainerOptions(epochs=2, progress=False, quiet=True, recalibrate_bn_batches=2),
+                          method=parts.method, scheduler=parts.scheduler, epoch_cost=meter)
+        trainer.fit()
+        assert ("train_macs" in trainer.history[0]) == with_cost
+        return parts.model.state_dict()
+
+    plain, counted = fit(False), fit(True)
+    assert all(torch.equal(plain[k], counted[k]) for k in plain)  # weights, masks, BN statistics

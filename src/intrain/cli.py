@@ -1,6 +1,7 @@
 """The ``intrain`` command line: thin, no algorithm. Each subcommand parses, then calls the library.
 
-Bad input never shows a traceback: one line on stderr and exit status 2.
+Bad input never shows a traceback: one line on stderr and exit status 2 (3 when training diverges,
+128 + N when signal N stopped it; the last epoch's checkpoint is kept for ``train --resume``).
 """
 
 from __future__ import annotations
@@ -87,22 +88,59 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--include-linear", dest="include_linear", action="store_true", default=argparse.SUPPRESS,
                        help="also prune output neurons of hidden linear layers")
     train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
+    train.add_argument("--resume", metavar="RUN_DIR", default=None,
+                       help="continue the run in RUN_DIR from its last checkpoint (its own config; no other options)")
 
     demo = commands.add_parser("demo", help="LeNet-5 on a bundled MNIST subset: dense vs PWT-L1, in about a minute")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--epochs", type=_int, default=6, help="epochs per run (default 6)")
     demo.add_argument("--quiet", action="store_true")
+
+    cost = commands.add_parser("cost", help="training MACs and memory accesses per layer, and PWT's savings (no data needed)")
+    cost.add_argument("--model", required=True, help="model name: lenet5, vgg16, resnet20, resnet56")
+    cost.add_argument("--dataset", required=True, help="dataset name (gives the input shape; no files are read)")
+    cost.add_argument("--width", type=_fraction, default=1.0, help="width multiplier of the model")
+    cost.add_argument("--target", type=_fraction, default=0.8, help="fraction of filters pruned at the end (default 0.8)")
+    cost.add_argument("--epochs", type=_int, default=80, help="training epochs N (default 80)")
+    cost.add_argument("--retrain", type=_int, default=10, help="PRT's retraining epochs m (default 10)")
+    cost.add_argument("--every", type=_int, default=1, help="PWT-ModN: prune every N-th epoch (default 1)")
+
+    report = commands.add_parser("report", help="figures and report.md from run directories")
+    report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (history.jsonl, summary.json)")
+    report.add_argument("--out", required=True, help="output folder for the figures and report.md")
+    report.add_argument("--title", default="intrain report", help="the report's title")
+
+    reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
+    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, ra-table2, ra-table4")
+    reproduce.add_argument("--scale", default="cpu", help="cpu (minutes on a CPU, scaled down) or paper (default cpu)")
+    reproduce.add_argument("--out", default=None, help="output folder (default runs/reproduce/NAME-SCALE)")
+    reproduce.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
+
+    export = commands.add_parser("export", help="export a run's final model: compact PyTorch, ONNX or sparse")
+    export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (config.yaml, model.pt)")
+    export.add_argument("--format", dest="fmt", choices=("compact", "onnx", "sparse"), default="compact",
+                        help="compact (model_compact.pt + a torch.export .pt2), onnx (model.onnx) or sparse (model_sparse.npz)")
+    export.add_argument("--out", default=None, help="output file (default: into RUN_DIR)")
+    export.add_argument("--no-latency", dest="latency", action="store_false",
+                        help="skip the CPU latency measurement of dense vs compact")
     return parser
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from .config import TrainConfig
     from .engine.distributed import world_from_environment
-    from .engine.run import train
+    from .engine.run import resume, train
 
-    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "quiet")}
-    config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
-    summary = train(config, quiet=args.quiet)
+    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "quiet", "resume")}
+    if args.resume is not None:
+        if args.config or overrides:
+            given = ", ".join(["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in overrides])
+            raise IntrainError(f"--resume continues with the run's own configuration; drop {given} (only --quiet is allowed)")
+        summary = resume(args.resume, quiet=args.quiet)
+    else:
+        config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
+        summary = train(config, quiet=args.quiet)
     if world_from_environment().is_main:
         print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
               f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
@@ -117,7 +155,50 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "demo": cmd_demo}
+def cmd_cost(args: argparse.Namespace) -> int:
+    from .costs import cost_report, model_for_cost
+
+    model, input_shape = model_for_cost(args.model, args.dataset, args.width)
+    print(f"{args.model} (width {args.width:g}) on {args.dataset}")
+    print(cost_report(model, input_shape, target=args.target, epochs=args.epochs,
+                      retrain_epochs=args.retrain, every=args.every))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .reporting.report import report_from_dirs
+
+    print(f"report -> {report_from_dirs(args.runs, args.out, title=args.title)}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from .presets import get_preset
+    from .reporting.reproduce import run_preset
+
+    preset = get_preset(args.name, args.scale, data_dir=args.data_dir)
+    out = args.out or f"runs/reproduce/{preset.name}-{preset.scale}"
+    log = (lambda _: None) if args.quiet else (lambda line: print(line, flush=True))
+    print(f"report -> {run_preset(preset, out, log=log)}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run, format_report
+
+    print(format_report(export_run(args.run_dir, args.fmt, args.out, latency=args.latency)))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "demo": cmd_demo, "cost": cmd_cost, "report": cmd_report,
+            "reproduce": cmd_reproduce, "export": cmd_export}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other unprintable characters escaped, so an error message
+    quoting user input (a name with a newline, binary junk) stays one printable line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for c in text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,8 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return COMMANDS[args.command](args)
     except IntrainError as exc:
-        print(f"intrain: error: {exc}", file=sys.stderr)
-        return 2
+        print(f"intrain: error: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("intrain: interrupted", file=sys.stderr)
         return 130

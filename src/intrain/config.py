@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,6 +26,8 @@ LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 PARTITIONS = ("type", "sensitivity", "none")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
+MAX_SEED = 2**32 - 1  # numpy.random.seed's range
+MAX_WIDTH = 64.0  # beyond, even LeNet-5 no longer fits in memory
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,7 @@ class TrainConfig:
     scope: str = "global"
     include_linear: bool = False
     prune_epoch: int | None = None
-    compact: bool = False
+    compact: bool | None = None  # None: on for filter pruning (pwt, prt), off otherwise
     bn_recalibration_batches: int = 50
     # redundancy-aware training (RA)
     range: float = 2.0
@@ -117,6 +120,12 @@ class TrainConfig:
         return self.lr if self.lr is not None else DEFAULT_LR[self.optimizer]
 
     @property
+    def compacts(self) -> bool:
+        """Whether pruned filters are physically removed after each pruning epoch (``compact``;
+        unset means on for the filter-pruning methods pwt and prt)."""
+        return self.compact if self.compact is not None else self.method in ("pwt", "prt")
+
+    @property
     def pruning_rate(self) -> float:
         """Fraction added per epoch: by default ``target / epochs`` so the target is reached at the end."""
         return self.rate if self.rate is not None else (self.target - self.initial) / self.epochs
@@ -128,7 +137,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"config file {path} not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError(f"config file {path} is unreadable: {exc.__class__.__name__}") from None
     try:
         values = yaml.safe_load(text)
@@ -167,6 +176,8 @@ def _validate(c: TrainConfig) -> None:
     _at_least("lr_step_epochs", c.lr_step_epochs, 1)
     _at_least("bn_recalibration_batches", c.bn_recalibration_batches, 0)
     _at_least("seed", c.seed, 0)
+    if c.seed > MAX_SEED:
+        raise ConfigError(f"seed: must be at most {MAX_SEED} (numpy's limit), got {c.seed}")
     if c.subset is not None:
         _at_least("subset", c.subset, 1)
     _fraction("target", c.target)
@@ -175,8 +186,8 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"initial: {c.initial} is above target {c.target}")
     if c.rate is not None and not 0 < c.rate < 1:
         raise ConfigError(f"rate: must be in (0, 1), got {c.rate}")
-    if not (c.width > 0 and math.isfinite(c.width)):
-        raise ConfigError(f"width: must be a positive number, got {c.width}")
+    if not (0 < c.width <= MAX_WIDTH):
+        raise ConfigError(f"width: must be a positive number up to {MAX_WIDTH}, got {c.width}")
     if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
         raise ConfigError(f"lr: must be a positive number, got {c.lr}")
     for name in ("momentum", "weight_decay", "inv_gamma", "inv_power", "lr_gamma"):
@@ -206,8 +217,17 @@ def _validate(c: TrainConfig) -> None:
         _at_least("extending_interval", c.extending_interval, 1)
     if c.method == "scratch" and not c.masks_from:
         raise ConfigError("masks_from: method scratch needs --masks-from RUN_DIR (a finished ra run)")
-    if c.device != "auto" and not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
+    if c.method == "ra" and c.partition == "sensitivity" and c.classes is None and c.probe_fraction == 0:
+        raise ConfigError("probe_fraction: partition sensitivity needs a probe phase, got 0")
+    if c.method in ("ra", "scratch") and c.compact:
+        raise ConfigError(f"compact: method {c.method} prunes single weights, not filters; drop --compact")
+    if c.method == "dense" and c.compact:
+        raise ConfigError("compact: method dense prunes no filters, so there is nothing to compact; drop --compact")
+    if not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,4})?", c.device):
         raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got '{c.device}'")
+    for name in ("data_dir", "out", "masks_from"):
+        if "\x00" in (getattr(c, name) or ""):
+            raise ConfigError(f"{name}: a path cannot contain a NUL character")
 
 
 

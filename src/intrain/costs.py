@@ -83,6 +83,14 @@ Caveat: zeros are detected after the preceding ops, so a pruning convention that
 the channel exactly zero before the activation (e.g. a non-zero BatchNorm beta) is not seen as
 input pruning; ``Pc`` is still read from the producing layer's ``filter_mask``.
 
+Per run
+-------
+The trainer calls an :class:`EpochCostMeter` once per epoch, before its first batch, so every epoch
+is costed at its own pruning state (``train_macs`` / ``train_mem`` in ``history.jsonl``);
+:func:`run_cost_summary` sums them and compares with dense training and with the paper's PRT, and
+:func:`measured_latency` fills Section V's latency model with the run's measured times.
+:func:`cost_report` is what ``intrain cost`` prints.
+
 Closed form versus exact count
 ------------------------------
 The paper's savings formula (:func:`closed_form_savings`) assumes that an epoch trained with a
@@ -134,6 +142,12 @@ __all__ = [
     "closed_form_savings",
     "exact_schedule_cost",
     "latency_model",
+    "EpochCostMeter",
+    "default_retrain_epochs",
+    "run_cost_summary",
+    "measured_latency",
+    "model_for_cost",
+    "cost_report",
 ]
 
 MODES = ("structured", "nonzero")
@@ -341,6 +355,24 @@ def _hooks(model: nn.Module, hook: Callable) -> Iterator[None]:
             h.remove()
 
 
+@contextmanager
+def _preserved_rng(device: torch.device) -> Iterator[None]:
+    """Restores the global torch RNG state (CPU, and ``device``'s if CUDA) after the block.
+
+    The probe draws its input from a private generator and runs in eval mode, so it should not
+    consume global random numbers; this guarantees it (a model with stochastic eval-time ops
+    would otherwise shift a training run's random stream).
+    """
+    cpu_state = torch.get_rng_state()
+    cuda_state = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    try:
+        yield
+    finally:
+        torch.set_rng_state(cpu_state)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, device)
+
+
 _CLIPPING = frozenset(
     {
         F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_,
@@ -383,7 +415,7 @@ def _probe(model: nn.Module, input_shape: Sequence[int], probe_batch: int) -> li
 
     gen = torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn((probe_batch, *shape), generator=gen).to(device=device, dtype=dtype)
-    with _eval_mode(model):
+    with _eval_mode(model), _preserved_rng(device):
         with _hooks(model, record), torch.no_grad(), _NoClipping():
             model(x)
         with _hooks(model, record_grad), torch.enable_grad():
@@ -786,3 +818,200 @@ def format_cost_table(layers: Sequence[LayerCost]) -> str:
 
     rule = "-" * len(line(header))
     return "\n".join([line(header), rule, *(line(r) for r in rows[:-1]), rule, line(rows[-1])])
+
+
+# --------------------------------------------------------------------------------------------
+# Per-run accounting (what a training run records) and the ``intrain cost`` report
+# --------------------------------------------------------------------------------------------
+
+
+def default_retrain_epochs(epochs: int) -> int:
+    """The PRT reference's retraining epochs when none is given: the paper's ratio, m = N / 8.
+
+    (N = 80 epochs with m = 10 in the paper.)
+    """
+    return max(1, round(epochs / 8))
+
+
+@dataclass(frozen=True)
+class EpochCostMeter:
+    """Costs one training epoch (``examples`` images) of a model in its current pruning state.
+
+    A training loop calls it once per epoch, before the epoch's first batch: one probe forward of
+    ``probe_batch`` random examples plus one with gradients (see :func:`layer_costs`). It leaves
+    the model as it found it: eval mode during the probe and every module's train flag restored
+    (BatchNorm running statistics untouched), no backward pass (no ``.grad`` written), the
+    global RNG state restored. ``mode`` is ``"structured"`` for filter pruning and ``"nonzero"``
+    for weight pruning (RA, scratch), whose cost is the idealised non-zero MAC count.
+    """
+
+    input_shape: tuple[int, ...]
+    examples: int
+    mode: str = "structured"
+    probe_batch: int = 2
+
+    def __call__(self, model: nn.Module) -> dict[str, float]:
+        """``{"train_macs", "train_mem"}`` of one epoch at the model's current pruning state."""
+        cost = training_cost(model, self.input_shape, self.examples, mode=self.mode,
+                             probe_batch=self.probe_batch)
+        return {"train_macs": cost.train_macs, "train_mem": cost.train_mem}
+
+    def dense(self, model: nn.Module) -> dict[str, float]:
+        """The same for the unpruned model of the same shapes (masks are ignored).
+
+        Call it on the freshly built model: a physically compacted model has lost its dense shapes.
+        """
+        cost = _summarise(uniform_pruning_cost(model, self.input_shape, 0.0), self.examples)
+        return {"train_macs": cost.train_macs, "train_mem": cost.train_mem}
+
+
+def _saving(cost: float, reference: float) -> float | None:
+    return 1.0 - cost / reference if reference > 0 else None
+
+
+def run_cost_summary(
+    history: Sequence[dict],
+    dense_epoch: dict[str, float],
+    final_epoch: dict[str, float],
+    *,
+    retrain_epochs: int | None = None,
+    mode: str = "structured",
+) -> dict:
+    """Training-cost block of ``summary.json`` from the epochs' ``train_macs`` / ``train_mem``.
+
+    * ``train_macs_total`` / ``train_mem_total``: the sum over the recorded epochs;
+    * ``dense_train_*_total``: the same number of epochs of the unpruned network;
+    * ``prt_reference``: the paper's prune-then-retrain baseline, N dense epochs followed by
+      ``retrain_epochs`` (m; default :func:`default_retrain_epochs`) at this run's final state;
+    * ``savings_vs_dense`` / ``savings_vs_prt``: ``1 - run / reference`` for ``macs`` and ``mem``.
+    """
+    epochs = [r for r in history if "train_macs" in r]
+    n = len(history)
+    m = default_retrain_epochs(n) if retrain_epochs is None else retrain_epochs
+    _check_retrain(m)
+    totals = {k: float(sum(r[f"train_{k}"] for r in epochs)) for k in ("macs", "mem")}
+    dense = {k: dense_epoch[f"train_{k}"] * n for k in ("macs", "mem")}
+    prt = {k: dense[k] + m * final_epoch[f"train_{k}"] for k in ("macs", "mem")}
+    return {
+        "cost_mode": mode,
+        "train_macs_total": totals["macs"],
+        "train_mem_total": totals["mem"],
+        "dense_train_macs_total": dense["macs"],
+        "dense_train_mem_total": dense["mem"],
+        "final_epoch_train_macs": final_epoch["train_macs"],
+        "final_epoch_train_mem": final_epoch["train_mem"],
+        "prt_reference": {"retrain_epochs": m, "train_macs_total": prt["macs"],
+                          "train_mem_total": prt["mem"]},
+        "savings_vs_dense": {k: _saving(totals[k], dense[k]) for k in ("macs", "mem")},
+        "savings_vs_prt": {k: _saving(totals[k], prt[k]) for k in ("macs", "mem")},
+    }
+
+
+def measured_latency(
+    history: Sequence[dict],
+    batches_per_epoch: int,
+    *,
+    retrain_epochs: int | None = None,
+) -> dict:
+    """Section V's latency model filled with a run's measurements, beside the measured time.
+
+    ``t_batch`` is the median over epochs of (training time / batches), i.e. ``epoch_seconds``
+    less ``prune_seconds``; ``t_prune`` is the pruning time per epoch (total / epochs).
+    ``model_pwt_seconds`` = E B t_batch + E t_prune is then compared with
+    ``measured_seconds`` (the sum of ``epoch_seconds``: training and pruning, not evaluation),
+    and ``model_prt_seconds`` = (E + m) B t_batch is what prune-then-retrain with m retraining
+    epochs would take on the same machine.
+    """
+    epochs = len(history)
+    m = default_retrain_epochs(epochs) if retrain_epochs is None else retrain_epochs
+    if epochs == 0 or batches_per_epoch < 1:
+        return {}
+    per_batch = sorted(
+        max(r["epoch_seconds"] - r.get("prune_seconds", 0.0), 0.0) / batches_per_epoch
+        for r in history
+    )
+    t_batch = per_batch[len(per_batch) // 2] if len(per_batch) % 2 else (
+        per_batch[len(per_batch) // 2 - 1] + per_batch[len(per_batch) // 2]) / 2
+    prune_total = sum(r.get("prune_seconds", 0.0) for r in history)
+    est = latency_model(epochs, batches_per_epoch, t_batch, prune_total / epochs, m)
+    return {
+        "epochs": epochs,
+        "batches_per_epoch": batches_per_epoch,
+        "retrain_epochs": m,
+        "t_batch": t_batch,
+        "t_prune": prune_total / epochs,
+        "model_pwt_seconds": est.pwt,
+        "model_prt_seconds": est.prt,
+        "measured_seconds": sum(r["epoch_seconds"] for r in history),
+    }
+
+
+def model_for_cost(model: str, dataset: str, width: float = 1.0) -> tuple[nn.Module, tuple[int, ...]]:
+    """A freshly built registry model and its per-example input shape, with no data files.
+
+    The shape comes from the dataset's static facts; a model with a fixed input size (VGG-16 and
+    the ResNets take 32x32) gets the padded size, as the training pipeline pads.
+    """
+    from intrain.data.specs import dataset_spec
+    from intrain.models import create_model, model_entry
+
+    spec = dataset_spec(dataset)
+    entry = model_entry(model)
+    net = create_model(model, num_classes=spec.num_classes, in_channels=spec.in_channels, width=width)
+    size = entry.input_size or spec.image_size
+    return net, (spec.in_channels, size, size)
+
+
+def cost_report(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    target: float,
+    epochs: int,
+    retrain_epochs: int,
+    every: int = 1,
+) -> str:
+    """The text ``intrain cost`` prints: per-layer tables (dense and at ``target``) and savings."""
+    dense_rows = uniform_pruning_cost(model, input_shape, 0.0)
+    pruned_rows = uniform_pruning_cost(model, input_shape, target)
+    fractions = schedule_fractions(epochs, target, every=every)
+    closed = closed_form_savings(epochs, target, retrain_epochs, every=every)
+    exact = {
+        metric: exact_schedule_cost(model, input_shape, fractions, target=target,
+                                    retrain_epochs=retrain_epochs, metric=metric)
+        for metric in ("macs", "mem")
+    }
+    shape = "x".join(str(s) for s in input_shape)
+    lines = [
+        f"per example, input {shape}; memory = element reads + writes",
+        "",
+        "dense:",
+        format_cost_table(dense_rows),
+        "",
+        f"{target:.0%} of every conv layer's filters pruned (Pc = {target:.0%}; Pp = previous layer's Pc):",
+        format_cost_table(pruned_rows),
+        "",
+        f"training cost in dense-epoch equivalents: N = {epochs} epochs, target P = {target:.0%}"
+        + (f", pruning every {every} epochs" if every > 1 else "")
+        + f"; PRT = N dense epochs + m = {retrain_epochs} retraining epochs at P",
+        _savings_table([("(a) closed form", closed), ("(b) exact, MACs", exact["macs"]),
+                        ("(b) exact, memory", exact["mem"])]),
+        "",
+        "(a) assumes an epoch at pruned fraction p costs (1 - p); (b) counts every layer, whose MACs",
+        "scale by (1 - Pp)(1 - Pc), (1 - p)^2 for an interior conv, so it saves more for conv-heavy nets.",
+    ]
+    return "\n".join(lines)
+
+
+def _savings_table(rows: Sequence[tuple[str, SavingsEstimate]]) -> str:
+    header = ("", "PWT", "PRT", "dense", "saving vs PRT", "saving vs dense")
+    cells = [header] + [
+        (label, f"{e.pwt:.2f}", f"{e.prt:.2f}", f"{e.dense:.2f}", f"{e.savings_vs_prt:.1%}",
+         f"{e.savings_vs_dense:.1%}")
+        for label, e in rows
+    ]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join(
+        "  ".join([r[0].ljust(widths[0]), *(c.rjust(w) for c, w in zip(r[1:], widths[1:]))]).rstrip()
+        for r in cells
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -12,7 +13,8 @@ from torch import nn
 from ..config import TrainConfig
 from ..data import BatchLoader, DatasetSpec, load_dataset
 from ..errors import ConfigError
-from ..methods import PruningMethod, dense, prt, pwt
+from ..methods import PruningMethod, dense, prt, pwt, ra, scratch
+from ..methods.ra import ProbeResult, probe_sensitivity
 from ..models import create_model, model_entry
 from ..schedules import lr_factor
 from .distributed import World
@@ -38,6 +40,10 @@ def resolve_device(name: str, world: World = World()) -> torch.device:
         name = f"cuda:{world.local_rank}"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device: '{name}' requested but CUDA is not available on this machine")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"device: '{name}' requested but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device: 'mps' requested but MPS is not available on this machine")
     return torch.device(name)
 
 
@@ -48,7 +54,15 @@ def seed_everything(seed: int) -> None:
 
 
 def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
-    return create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels, width=config.width)
+    try:
+        return create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                            width=config.width)
+    except (MemoryError, torch.OutOfMemoryError):  # an absurd --width
+        raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
+    except RuntimeError as exc:
+        if "allocate" not in str(exc):
+            raise
+        raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -76,7 +90,7 @@ class LrSchedule:
         )
 
 
-def make_method(config: TrainConfig) -> PruningMethod:
+def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: ProbeResult | None = None) -> PruningMethod:
     common = dict(criterion=config.criterion, scope=config.scope, include_linear=config.include_linear, seed=config.seed)
     if config.method == "dense":
         return dense()
@@ -85,6 +99,12 @@ def make_method(config: TrainConfig) -> PruningMethod:
                    every=config.every, **common)
     if config.method == "prt":
         return prt(target=config.target, prune_epoch=config.prune_epoch, **common)
+    if config.method == "ra":
+        return ra(range_=config.range, epsilon=config.epsilon, partition=config.partition, classes=config.classes,
+                  extending_interval=config.extending_interval,
+                  total_iterations=config.epochs * iterations_per_epoch, probe=probe)
+    if config.method == "scratch":
+        return scratch(config.masks_from)
     raise ConfigError(f"method: '{config.method}' is not available in this version")
 
 
@@ -109,4 +129,19 @@ def build(config: TrainConfig, world: World = World()) -> RunParts:
                               train=False, device=device, seed=config.seed, pad_to=pad_to)
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
-    return RunParts(model, optimizer, scheduler, make_method(config), train_loader, test_loader, spec, device)
+    probe = run_probe(config, model, train_loader) if needs_probe(config) else None
+    method = make_method(config, len(train_loader), probe)
+    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device)
+
+
+def needs_probe(config: TrainConfig) -> bool:
+    return config.method == "ra" and config.partition == "sensitivity" and config.classes is None
+
+
+def run_probe(config: TrainConfig, model: nn.Module, train_loader: BatchLoader) -> ProbeResult:
+    """RA Strategy 2's probe phase: ``probe_fraction`` of the training iterations on a copy of the
+    model with every layer under pruning (the model itself keeps its initial weights)."""
+    iterations = max(1, round(config.probe_fraction * config.epochs * len(train_loader)))
+    batches = itertools.chain.from_iterable(train_loader.epoch(e) for e in itertools.count())
+    return probe_sensitivity(model, lambda m: make_optimizer(config, m), batches, iterations,
+                             range_=config.range, epsilon=config.epsilon, factor=config.delta)

@@ -5,7 +5,10 @@ Run directory contract (users script against these names):
 - ``config.yaml`` — the resolved configuration;
 - ``history.jsonl`` — one JSON object per epoch (see :meth:`Trainer.run_epoch`);
 - ``summary.json`` — the outcome (see :func:`summarize`);
-- ``model.pt`` — the final weights (``{"model": state_dict}``, masks included as buffers).
+- ``checkpoint.pt`` — the state after the last completed epoch (:mod:`intrain.engine.checkpoint`),
+  from which ``intrain train --resume RUN_DIR`` continues;
+- ``model.pt`` — the final weights (``{"model": state_dict}``, masks included as buffers);
+- ``model_sparse.npz`` — weight-pruned methods (ra, scratch): the sparse form (:mod:`intrain.sparse`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,18 @@ from typing import Any
 import torch
 
 from ..config import TrainConfig, write_yaml
+from ..errors import CheckpointError, ConfigError
+from ..costs import EpochCostMeter, measured_latency, run_cost_summary
 from ..reporting.stats import layer_report, nonzero_parameters, parameter_count, sparsity
+from ..sparse import dense_file_bytes, save_sparse
 from .build import build, resolve_device
+from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
+                         fit_parts_to_checkpoint, load_checkpoint, resume_trainer)
 from .distributed import World, process_group, world_from_environment, wrap
 from .trainer import Trainer, TrainerOptions
 
 HISTORY, SUMMARY, CONFIG, MODEL = "history.jsonl", "summary.json", "config.yaml", "model.pt"
+SPARSE_MODEL = "model_sparse.npz"
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -41,15 +50,37 @@ def train(config: TrainConfig, *, quiet: bool = False, progress: bool = True) ->
         return _train(config, world, quiet=quiet or not world.is_main, progress=progress)
 
 
-def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool) -> dict[str, Any]:
+def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its checkpoint, with the configuration stored there.
+
+    On CPU the result is bit-identical to a run that was never interrupted (timings aside).
+    """
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir / CHECKPOINT)
+    config = config_from_checkpoint(state, run_dir)
+    if state["epoch"] >= config.epochs and (run_dir / SUMMARY).is_file():
+        raise CheckpointError(f"run {run_dir} already finished its {config.epochs} epochs; nothing to resume")
+    world = world_from_environment()
+    with process_group(world, resolve_device(config.device, world)):
+        return _train(config, world, quiet=quiet or not world.is_main, progress=progress, checkpoint=state)
+
+
+def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
+           checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out) if config.out else default_run_dir(config)
     parts = build(config, world)
     params_dense = parameter_count(parts.model)
+    meter = cost_meter(config, parts)
+    dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
+    if checkpoint is not None:
+        fit_parts_to_checkpoint(checkpoint, parts, config, run_dir / CHECKPOINT)
     history_file = run_dir / HISTORY
     if world.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_dir(run_dir)
         write_yaml(config, run_dir / CONFIG)
-        history_file.write_text("")
+        write_history(history_file, checkpoint["history"] if checkpoint is not None else [])
+    checkpointer = Checkpointer(run_dir / CHECKPOINT, config.to_dict(), enabled=world.is_main,
+                                train_seconds=checkpoint.get("train_seconds", 0.0) if checkpoint is not None else 0.0)
 
     def append_history(trainer: Trainer, record: dict[str, Any]) -> None:
         if world.is_main:
@@ -60,22 +91,49 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool) ->
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
         options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
                                progress=progress, quiet=quiet),
-        method=parts.method, scheduler=parts.scheduler, callbacks=[append_history],
-        wrapped=wrap(parts.model, parts.device),
+        method=parts.method, scheduler=parts.scheduler, callbacks=[checkpointer, append_history],
+        wrapped=wrap(parts.model, parts.device), epoch_cost=meter,
+        after_prune=compaction_hook(parts) if config.compacts else None,
     )
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
               f"({len(parts.train_loader)} batches/epoch, device {parts.device}{ranks}) -> {run_dir}", flush=True)
-    start = time.perf_counter()
-    trainer.fit()
-    train_seconds = time.perf_counter() - start
+    parts.method.attach(parts.model, parts.optimizer)
+    if checkpoint is not None:
+        resume_trainer(trainer, checkpoint, run_dir / CHECKPOINT)
+        if not quiet:
+            print(f"intrain: resuming after epoch {trainer.epoch}/{config.epochs}", flush=True)
+    else:
+        checkpointer.save(trainer)  # a run killed during its first epoch can resume too
+    with StopSignals(run_dir / CHECKPOINT, enabled=not world.distributed) as signals:
+        trainer.stop_check = signals.check
+        trainer.fit()
+    train_seconds = checkpointer.train_seconds()
     summary = summarize(config, trainer, params_dense, train_seconds)
+    summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
         torch.save({"model": parts.model.state_dict()}, run_dir / MODEL)
+        if config.method in ("ra", "scratch"):
+            summary["sparse_file"] = write_sparse_model(parts.model, run_dir)
         (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     summary["run_dir"] = str(run_dir)
     return summary
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run directory, or say in one line why it cannot be."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigError(f"out: cannot create the run directory {run_dir}: {reason}") from None
+
+
+def write_history(path: Path, records: list[dict[str, Any]]) -> None:
+    """(Re)write ``history.jsonl`` atomically with ``records`` (empty for a new run)."""
+    text = "".join(json.dumps(record) + "\n" for record in records)
+    atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_seconds: float) -> dict[str, Any]:
@@ -98,4 +156,46 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
         "train_seconds": train_seconds,
         "prune_seconds": sum(r["prune_seconds"] for r in history),
         "layers": layer_report(model, trainer.method.original_filters()),
+        **getattr(trainer.method, "summary_extras", dict)(),  # e.g. RA's partition, probe, sparsity trace
     }
+
+
+def compaction_hook(parts):
+    """The trainer's ``after_prune`` callback that removes pruned filters physically
+    (:func:`~intrain.compaction.compact`): optimizer state carried over, the method re-attached, the
+    DistributedDataParallel wrapper rebuilt. Its time counts as pruning time."""
+    from ..compaction import compact
+
+    example = torch.zeros((1, *parts.train_loader.images.shape[1:]), device=parts.device)
+
+    def after_prune(trainer: Trainer, event) -> None:
+        result = compact(trainer.model, trainer.optimizer, example_inputs=example, method=trainer.method)
+        trainer.wrapped = wrap(trainer.model, parts.device)
+        event.seconds += result.seconds
+        event.details["compaction"] = result.as_dict()
+
+    return after_prune
+
+
+def cost_meter(config: TrainConfig, parts) -> EpochCostMeter:
+    """Counts each epoch's training MACs and memory accesses (:mod:`intrain.costs`) at its pruning
+    state: by filters for filter pruning, as non-zero MACs for weight pruning (ra, scratch)."""
+    mode = "nonzero" if config.method in ("ra", "scratch") else "structured"
+    loader = parts.train_loader
+    return EpochCostMeter(tuple(loader.images.shape[1:]), loader.num_examples, mode)
+
+
+def cost_summary(trainer: Trainer, meter: EpochCostMeter, dense_epoch: dict[str, float],
+                 batches_per_epoch: int) -> dict[str, Any]:
+    """Training-cost totals and savings (:func:`~intrain.costs.run_cost_summary`) and Section V's
+    latency model with this run's measured times (:func:`~intrain.costs.measured_latency`)."""
+    final_epoch = meter(trainer.model)  # one more epoch at the final state: the PRT reference's retraining
+    return {**run_cost_summary(trainer.history, dense_epoch, final_epoch, mode=meter.mode),
+            "latency_model": measured_latency(trainer.history, batches_per_epoch)}
+
+
+def write_sparse_model(model: torch.nn.Module, run_dir: Path) -> dict[str, Any]:
+    """Weight-pruned runs also keep the sparse form of the final model (:mod:`intrain.sparse`)."""
+    sparse_bytes, dense_bytes = save_sparse(model, run_dir / SPARSE_MODEL), dense_file_bytes(model)
+    return {"path": SPARSE_MODEL, "bytes": sparse_bytes, "dense_fp32_bytes": dense_bytes,
+            "ratio": dense_bytes / sparse_bytes}

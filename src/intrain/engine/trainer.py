@@ -50,6 +50,7 @@ class Trainer:
         after_prune: Callable[["Trainer", PruneEvent], None] | None = None,
         callbacks: Iterable[EpochCallback] = (),
         wrapped: nn.Module | None = None,
+        epoch_cost: Callable[[nn.Module], dict[str, float]] | None = None,
     ) -> None:
         self.model = model
         # what the training step calls: a DistributedDataParallel wrapper of ``model``, or ``model``
@@ -64,6 +65,11 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.epoch = 0  # epochs completed
         self.history: list[dict[str, Any]] = []
+        # called after every step and epoch with (where, epochs completed); raises to stop (SIGINT/SIGTERM)
+        self.stop_check: Callable[[str, int], None] = lambda where, epochs_done: None
+        # costs one epoch at the model's current pruning state (e.g. costs.EpochCostMeter): its
+        # ``train_macs`` / ``train_mem`` go into the epoch's record
+        self.epoch_cost = epoch_cost
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> list[dict[str, Any]]:
@@ -76,9 +82,20 @@ class Trainer:
             for callback in self.callbacks:
                 callback(self, record)
             self._print_epoch(record)
+            self.stop_check(f"after epoch {self.epoch}", self.epoch)
         return self.history
 
+    def state_dict(self) -> dict[str, Any]:
+        """The loop position: epochs completed and the history so far (for checkpoints)."""
+        return {"epoch": self.epoch, "history": [dict(r) for r in self.history]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.history = [dict(r) for r in state["history"]]
+
     def run_epoch(self, epoch: int) -> dict[str, Any]:
+        # the epoch's training cost at its pruning state, taken before its first batch
+        cost = self.epoch_cost(self.model) if self.epoch_cost is not None else {}
         start = time.perf_counter()
         train_loss, train_accuracy = self.train_one_epoch(epoch)
         event = self.method.on_epoch_end(epoch)
@@ -86,6 +103,7 @@ class Trainer:
             self.after_prune(self, event)
         if event is not None and epoch + 1 == self.options.epochs:
             recalibrate_batchnorm(self.model, self.train_loader.epoch(epoch), self.options.recalibrate_bn_batches)
+        check_finite_weights(self.model, epoch, len(self.train_loader))
         epoch_seconds = time.perf_counter() - start
         eval_start = time.perf_counter()
         test_loss, test_accuracy = self.evaluate()
@@ -102,6 +120,7 @@ class Trainer:
             "epoch_seconds": epoch_seconds,
             "prune_seconds": event.seconds if event is not None else 0.0,
             "eval_seconds": time.perf_counter() - eval_start,
+            **cost,
         }
 
     def train_one_epoch(self, epoch: int) -> tuple[float, float]:
@@ -123,6 +142,7 @@ class Trainer:
             value = loss.item()
             if not math.isfinite(value):
                 raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
+            self.stop_check(f"during epoch {epoch + 1}, iteration {step + 1}", self.epoch)
             total_loss += value * y.numel()
             correct += int((logits.argmax(1) == y).sum())
             seen += y.numel()
@@ -154,6 +174,21 @@ class Trainer:
             f"sparsity {100 * r['sparsity']:5.1f}%  params {r['params']:,}  {r['epoch_seconds']:.1f}s",
             flush=True,
         )
+
+
+@torch.no_grad()
+def check_finite_weights(model: nn.Module, epoch: int, iterations: int) -> None:
+    """Raise :class:`DivergenceError` if any floating parameter or buffer holds NaN or inf.
+
+    Run at the end of every epoch, before its checkpoint is written: one reduction per tensor, so a
+    diverged model never replaces the last good checkpoint.
+    """
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise DivergenceError(f"training diverged: non-finite values in {bad[0]}{more} at the end of "
+                              f"epoch {epoch + 1}, iteration {iterations}")
 
 
 @torch.no_grad()

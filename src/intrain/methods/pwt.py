@@ -54,6 +54,9 @@ class FilterPruning(PruningMethod):
         self.layers: list[PrunableLayer] = []
         self._original: dict[str, int] = {}
         self.activations: criteria.ActivationMeans | None = None
+        # layers whose filters are tied by residual additions, pruned together (names; found once)
+        self.groups: list[list[str]] | None = None
+        self._example_input: torch.Tensor | None = None  # one zero example, shaped like the inputs
 
     # ------------------------------------------------------------------ lifecycle
     def _install(self, stack: ExitStack) -> None:
@@ -64,12 +67,39 @@ class FilterPruning(PruningMethod):
             ensure_mask(layer)
             self._original.setdefault(layer.name, layer.num_filters)
         stack.enter_context(masked_gradients(self.layers))
+        if self._example_input is None:
+            # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
+            handle = self.model.register_forward_pre_hook(lambda module, inputs: self._record_input(inputs))
+            stack.callback(handle.remove)
         if self.criterion == "mean-activation":
             previous = self.activations
             self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
             if previous is not None and all(s.numel() in (0, l.num_filters) for s, l in zip(previous.sums, self.layers)):
                 self.activations.load_state_dict(previous.state_dict())
             stack.enter_context(self.activations.recording())
+
+    def _record_input(self, inputs: tuple) -> None:
+        """From a forward pre-hook: keep one zero example shaped like the model's input (for tracing)."""
+        if self._example_input is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
+            x = inputs[0]
+            self._example_input = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+
+    def coupled_layers(self) -> list[list[int]]:
+        """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
+        additions: a channel can only be removed when every member has it pruned), traced once with
+        Torch-Pruning's dependency graph after the first forward pass; singletons until then."""
+        if self.groups is None and self._example_input is not None:
+            from ..compaction import coupled_groups
+
+            self.groups = coupled_groups(self.model, self._example_input, [layer.name for layer in self.layers])
+        position = {layer.name: i for i, layer in enumerate(self.layers)}
+        if self.groups is None:
+            return [[i] for i in range(len(self.layers))]
+        groups = [[position[n] for n in names if n in position] for names in self.groups]
+        groups = [g for g in groups if g]
+        if any(len({self.layers[i].num_filters for i in g}) > 1 for g in groups):
+            return [[i] for i in range(len(self.layers))]  # sizes diverged: cannot align indices
+        return groups
 
     # ------------------------------------------------------------------ events
     def on_epoch_begin(self, epoch: int) -> None:
@@ -100,17 +130,28 @@ class FilterPruning(PruningMethod):
         return [criteria.random_scores(layer.num_filters, generator) for layer in self.layers]
 
     def prune_to(self, fraction: float, epoch: int = 0) -> int:
-        """Prune lowest-scored filters until at least ``fraction`` of all filters are pruned."""
+        """Prune lowest-scored filters until at least ``fraction`` of all filters are pruned.
+
+        Coupled layers (:meth:`coupled_layers`) are ranked as one unit: a channel's score is the mean
+        of its members' scores, and pruning it prunes that filter in every member.
+        """
         scores = [s.detach().float().cpu() for s in self.scores(epoch)]
         kept = [layer.mask.cpu() for layer in self.layers]
-        originals = [self._original[layer.name] for layer in self.layers]
+        groups = self.coupled_layers()
+        unit_scores = [torch.stack([scores[i] for i in g]).mean(dim=0) for g in groups]
+        unit_kept = [torch.stack([kept[i] for i in g]).any(dim=0) for g in groups]
+        originals = [self._original[self.layers[g[0]].name] for g in groups]
         if self.scope == "layer":
-            chosen = [_layer_choice(s, k, o, fraction) for s, k, o in zip(scores, kept, originals)]
+            chosen = [_layer_choice(s, k, o, fraction) for s, k, o in zip(unit_scores, unit_kept, originals)]
         else:
-            chosen = _global_choice(scores, kept, originals, fraction)
-        for layer, idx in zip(self.layers, chosen):
-            prune_filters(layer, idx, self.optimizer)
-        return sum(int(idx.numel()) for idx in chosen)
+            chosen = _global_choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups])
+        pruned = 0
+        for group, idx in zip(groups, chosen):
+            for i in group:
+                fresh = idx[kept[i][idx]] if idx.numel() else idx
+                prune_filters(self.layers[i], fresh, self.optimizer)
+                pruned += int(fresh.numel())
+        return pruned
 
     # ------------------------------------------------------------------ reporting and state
     def original_filters(self) -> dict[str, int]:
@@ -153,11 +194,14 @@ def _layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fracti
 
 
 def _global_choice(
-    scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float
+    scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
+    weights: list[int] | None = None,
 ) -> list[torch.Tensor]:
-    """One ranking over all unpruned filters; never empties a layer."""
-    total = sum(originals)
-    wanted = _required(total, fraction) - (total - sum(int(k.sum()) for k in kept))
+    """One ranking over all unpruned filters; never empties a layer. ``weights[i]`` is how many
+    filters one channel of unit ``i`` stands for (the members of a coupled group; default 1)."""
+    weights = weights if weights is not None else [1] * len(scores)
+    total = sum(o * w for o, w in zip(originals, weights))
+    wanted = _required(total, fraction) - sum((o - int(k.sum())) * w for o, k, w in zip(originals, kept, weights))
     chosen: list[list[int]] = [[] for _ in scores]
     if wanted <= 0:
         return [torch.empty(0, dtype=torch.long) for _ in scores]
@@ -171,8 +215,8 @@ def _global_choice(
             continue
         chosen[layer].append(int(index_of[position]))
         remaining[layer] -= 1
-        wanted -= 1
-        if wanted == 0:
+        wanted -= weights[layer]
+        if wanted <= 0:
             break
     return [torch.tensor(c, dtype=torch.long) for c in chosen]
 

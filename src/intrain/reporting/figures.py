@@ -1,4 +1,9 @@
-"""Figures drawn from run histories (matplotlib, Agg backend: no display needed)."""
+"""Figures drawn from run histories and summaries (matplotlib, Agg backend: no display needed).
+
+Every function takes plain data (history records, summary dicts), writes one PNG and returns its
+path. Line figures overlay runs against the epoch (the papers' Figs. 1-6); bar figures compare
+layers across runs (RA Fig. 2a / Table 3) or show an RA probe (RA Fig. 2b).
+"""
 
 from __future__ import annotations
 
@@ -9,32 +14,157 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter, MaxNLocator, PercentFormatter  # noqa: E402
 
 Run = tuple[str, Sequence[dict[str, Any]]]  # (label, history records)
+LayerRows = tuple[str, Sequence[dict[str, Any]]]  # (label, summary["layers"])
 
 
-def plot_metric(runs: Sequence[Run], key: str, path: str | Path, *, ylabel: str, title: str,
-                scale: float = 1.0) -> Path:
-    """One line per run of ``record[key] * scale`` against the epoch."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
-    for label, history in runs:
-        epochs = [r["epoch"] for r in history]
-        ax.plot(epochs, [r[key] * scale for r in history], marker="o", markersize=3, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
+def _save(fig, path: str | Path) -> Path:
     path = Path(path)
+    fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
     return path
 
 
+def plot_metric(runs: Sequence[Run], key: str, path: str | Path, *, ylabel: str, title: str,
+                scale: float = 1.0, formatter=None, zero_based: bool = False) -> Path:
+    """One line per run of ``record[key] * scale`` against the epoch (records lacking ``key`` are skipped).
+
+    ``zero_based`` starts the y axis at 0, so that relative reductions read correctly.
+    """
+    fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=120)
+    for label, history in runs:
+        points = [(r["epoch"], r[key] * scale) for r in history if r.get(key) is not None]
+        if points:
+            epochs, values = zip(*points)
+            ax.plot(epochs, values, marker="o", markersize=3, label=label)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if zero_based:
+        ax.set_ylim(bottom=0)
+    if formatter is not None:
+        ax.yaxis.set_major_formatter(formatter)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def accuracy_figure(runs: Sequence[Run], path: str | Path) -> Path:
+    """Test accuracy vs epoch, runs overlaid (PWT Figs. 1, 3, 4, 5, 6)."""
     return plot_metric(runs, "test_accuracy", path, ylabel="test accuracy (%)", title="Test accuracy", scale=100)
 
 
 def params_figure(runs: Sequence[Run], path: str | Path) -> Path:
-    return plot_metric(runs, "params", path, ylabel="non-zero parameters", title="Non-zero parameters")
+    """Non-zero parameters vs epoch (PWT Fig. 2)."""
+    return plot_metric(runs, "params", path, ylabel="non-zero parameters", title="Non-zero parameters at the end of each epoch",
+                       formatter=EngFormatter(), zero_based=True)
+
+
+def train_macs_figure(runs: Sequence[Run], path: str | Path) -> Path:
+    """Training MACs (forward + backward + weight gradient) of each epoch at its pruning state."""
+    return plot_metric(runs, "train_macs", path, ylabel="training MACs per epoch",
+                       title="Training MACs of each epoch (FP + BP + WU) at its pruning state", formatter=EngFormatter(),
+                       zero_based=True)
+
+
+def _grouped_bars(ax, names: Sequence[str], series: Sequence[tuple[str, Sequence[float]]]) -> None:
+    """Bars of every series side by side for each name on the x axis."""
+    width = 0.8 / max(len(series), 1)
+    for i, (label, values) in enumerate(series):
+        offsets = [x + (i - (len(series) - 1) / 2) * width for x in range(len(names))]
+        ax.bar(offsets, values, width=width, label=label)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize="small")
+
+
+def layers_figure(runs: Sequence[LayerRows], path: str | Path) -> Path:
+    """Per layer: pruned filters (%) and, when any run has some, weight sparsity (%), one bar per run
+    (RA Fig. 2a / Table 3).
+
+    ``runs`` pairs a label with ``summary["layers"]`` (rows with ``name``, ``filters``,
+    ``filters_pruned``, ``sparsity``). Layers are taken in the order of the first run that has them.
+    Sparsity counts zeros among the weights a layer still has (a compacted layer has none).
+    """
+    names: list[str] = []
+    for _, layers in runs:
+        names += [row["name"] for row in layers if row["name"] not in names]
+    panels = [("pruned filters", lambda r: r["filters_pruned"] / r["filters"] if r.get("filters") else 0.0)]
+    if any(row.get("sparsity", 0.0) > 0 for _, layers in runs for row in layers):
+        panels.append(("zero weights (sparsity)", lambda r: r.get("sparsity", 0.0)))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(max(7.2, 0.55 * len(names) + 4), 3.6 * len(panels) + 0.6),
+                             dpi=120, sharex=True, squeeze=False)
+    for ax, (what, value) in zip(axes[:, 0], panels):
+        series = []
+        for label, layers in runs:
+            by_name = {row["name"]: row for row in layers}
+            series.append((label, [100 * value(by_name[n]) if n in by_name else 0.0 for n in names]))
+        _grouped_bars(ax, names, series)
+        ax.set_ylabel(f"{what} (%)")
+        ax.set_ylim(0, 100)
+        ax.yaxis.set_major_formatter(PercentFormatter())
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0, 0].set_title("Per-layer pruning at the end of training")
+    axes[-1, 0].set_xlabel("layer")
+    axes[0, 0].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(fig, path)
+
+
+def probe_figure(label: str, probe: dict[str, Any], path: str | Path) -> Path:
+    """RA's probe (Fig. 2b): each layer's sparsity and sensitivity (1 / sparsity), coloured by class.
+
+    ``probe`` has ``layers`` (names), ``sparsity`` and ``sensitivity`` (one value per layer) and
+    ``classes`` (lists of layer names, in pruning order); class boundaries are drawn as lines.
+    """
+    layers = list(probe["layers"])
+    class_of = class_index(layers, probe.get("classes") or [])
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(7.2, 0.3 * len(layers) + 3), 6.5), dpi=120, sharex=True)
+    x = range(len(layers))
+    top.bar(x, [100 * s for s in probe["sparsity"]], color=[colors[c % len(colors)] for c in class_of])
+    top.set_ylabel("sparsity after the probe (%)")
+    top.yaxis.set_major_formatter(PercentFormatter())
+    bottom.bar(x, probe["sensitivity"], color=[colors[c % len(colors)] for c in class_of])
+    bottom.set_ylabel("sensitivity (1 / sparsity)")
+    positive = [v for v in probe["sensitivity"] if v > 0]
+    if positive and max(positive) / min(positive) > 20:  # a nearly unpruned layer: sensitivity explodes
+        bottom.set_yscale("log")
+    for ax in (top, bottom):
+        for boundary in [i - 0.5 for i in range(1, len(layers)) if class_of[i] != class_of[i - 1]]:
+            ax.axvline(boundary, color="black", linewidth=1)
+        ax.grid(True, axis="y", alpha=0.3)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[c % len(colors)]) for c in sorted(set(class_of))]
+    top.legend(handles, [f"class {c + 1}" if c >= 0 else "not pruned" for c in sorted(set(class_of))],
+               fontsize="small", ncol=4)
+    top.set_title(f"RA probe and partition: {label}")
+    bottom.set_xticks(list(x))
+    bottom.set_xticklabels(layers, rotation=90, fontsize="x-small")
+    bottom.set_xlabel("layer")
+    return _save(fig, path)
+
+
+def class_index(layers: Sequence[str], classes: Sequence[Sequence[Any]]) -> list[int]:
+    """The class number of each layer (-1 when in none); classes may list names or indices."""
+    index = {}
+    for c, members in enumerate(classes):
+        for m in members:
+            index[layers[m] if isinstance(m, int) and 0 <= m < len(layers) else m] = c
+    return [index.get(name, -1) for name in layers]
+
+
+def sparsity_trace_figure(runs: Sequence[tuple[str, Sequence[dict[str, Any]]]], path: str | Path) -> Path:
+    """Weight sparsity vs training iteration (RA's ``sparsity_trace``: ``iteration``, ``sparsity``)."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=120)
+    for label, trace in runs:
+        ax.plot([p["iteration"] for p in trace], [100 * p["sparsity"] for p in trace], label=label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("zero weights (%)")
+    ax.yaxis.set_major_formatter(PercentFormatter())
+    ax.set_title("Weight sparsity during training")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -27,3 +27,13 @@ def runs_table(labels: Sequence[str], summaries: Sequence[dict[str, Any]]) -> st
              for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub-flavoured markdown table; ``|`` in cells is escaped, first column left-aligned."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    align = ["---"] + ["---:"] * (len(header) - 1)
+    return "\n".join([line(header), line(align), *(line(r) for r in rows)])

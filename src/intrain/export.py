@@ -1,0 +1,283 @@
+"""Export a finished run's model: compact dense PyTorch (+ TorchScript), ONNX, or RA's sparse form.
+
+``intrain export RUN_DIR --format {compact,onnx,sparse} [--out PATH]`` reads ``RUN_DIR/config.yaml``
+and ``RUN_DIR/model.pt`` and writes, by default into ``RUN_DIR``:
+
+- ``compact`` — ``model_compact.pt``: ``{"format", "model_name", "config", "state_dict"}``, the
+  network with every pruned filter removed (:func:`~intrain.compaction.compact`) and no mask
+  buffers left (weight-pruned runs get their masks multiplied in). :func:`load_compact` rebuilds it
+  from the model registry. Beside it ``model_compact.pt2``, the same network as a ``torch.export``
+  program (dynamic batch) that needs nothing but torch: ``torch.export.load(path).module()``;
+- ``onnx`` — ``model.onnx`` (needs ``pip install 'intrain[onnx]'``), the compact network with a
+  dynamic batch dimension, input ``input`` (N, C, H, W) normalised like the training data, output
+  ``logits``. When onnxruntime is installed its outputs are compared with PyTorch's;
+- ``sparse`` — ``model_sparse.npz`` (:func:`intrain.sparse.save_sparse`), for weight-pruned runs.
+
+Every export also reports parameters, forward MACs per image (:func:`intrain.costs.layer_costs`)
+and the measured CPU inference latency of the dense network against the compact one at batch 1
+and 64 (:func:`compare_latency`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import statistics
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from .compaction import compact, masked_layers, shrink_to_state_dict
+from .config import TrainConfig
+from .errors import CheckpointError, ConfigError, IntrainError
+from .masks import MASK_BUFFER
+
+FORMATS = ("compact", "onnx", "sparse")
+COMPACT_FORMAT = "intrain-compact-1"
+DEFAULT_FILES = {"compact": "model_compact.pt", "onnx": "model.onnx", "sparse": "model_sparse.npz"}
+WEIGHT_MASK = "weight_mask"  # RA's per-weight mask buffer
+
+
+# ---------------------------------------------------------------------- the run's model
+def _model_arguments(config: TrainConfig) -> dict[str, Any]:
+    """Registry arguments and input shape of a run's model (no data is read)."""
+    from .data.specs import dataset_spec
+    from .models import model_entry
+
+    spec = dataset_spec(config.dataset)
+    size = model_entry(config.model).input_size or spec.image_size
+    return {"model_name": config.model, "num_classes": spec.num_classes, "in_channels": spec.in_channels,
+            "width": config.width, "input_shape": [spec.in_channels, size, size]}
+
+
+def _build(arguments: dict[str, Any]) -> nn.Module:
+    from .models import create_model
+
+    return create_model(arguments["model_name"], num_classes=arguments["num_classes"],
+                        in_channels=arguments["in_channels"], width=arguments["width"], init=False)
+
+
+def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
+    """The run's configuration and final ``state_dict`` (``model.pt``), or a one-line error."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file() or not (run_dir / "model.pt").is_file():
+        raise ConfigError(f"{run_dir} is not a finished run directory (it needs config.yaml and model.pt)")
+    config = TrainConfig.load(run_dir / "config.yaml")
+    try:
+        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["model"]
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise CheckpointError(f"{run_dir / 'model.pt'} is unreadable: {type(exc).__name__}") from None
+    return config, state
+
+
+def _without_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight masks multiplied in (RA), then every mask buffer dropped."""
+    if any(k.endswith("." + WEIGHT_MASK) for k in state):
+        from .sparse import materialize
+
+        state = materialize(state)
+    return {k: v for k, v in state.items() if not k.endswith(("." + WEIGHT_MASK, "." + MASK_BUFFER))}
+
+
+def compact_model(config: TrainConfig, state: dict[str, torch.Tensor]) -> nn.Module:
+    """The run's final network in eval mode with its pruned filters removed and no masks left."""
+    arguments = _model_arguments(config)
+    model = _build(arguments)
+    for key, mask in state.items():  # filter masks first, so that a masked-only run compacts too
+        if key.endswith("." + MASK_BUFFER):
+            model.get_submodule(key[: -len(MASK_BUFFER) - 1]).register_buffer(MASK_BUFFER, mask.clone())
+    weights = _without_masks(state)
+    shrink_to_state_dict(model, weights)
+    try:
+        result = model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"model.pt does not fit a {config.model} model: {str(exc).splitlines()[-1].strip()}") from None
+    missing = [k for k in result.missing_keys if not k.endswith("." + MASK_BUFFER)]
+    if missing or result.unexpected_keys:
+        raise CheckpointError(f"model.pt does not fit a {config.model} model: "
+                              f"{(missing + result.unexpected_keys)[0]} is {'missing' if missing else 'unexpected'}")
+    if masked_layers(model):
+        compact(model, None, example_inputs=torch.zeros(1, *arguments["input_shape"]))
+        for name in masked_layers(model):
+            del model.get_submodule(name)._buffers[MASK_BUFFER]
+    return model.eval()
+
+
+# ---------------------------------------------------------------------- compact files
+def save_compact(model: nn.Module, arguments: dict[str, Any], path: str | Path) -> Path:
+    """Write ``{"format", "model_name", "config", "state_dict"}`` to ``path``."""
+    path = Path(path)
+    config = {k: v for k, v in arguments.items() if k != "model_name"}
+    torch.save({"format": COMPACT_FORMAT, "model_name": arguments["model_name"], "config": config,
+                "state_dict": model.state_dict()}, path)
+    return path
+
+
+def load_compact(path: str | Path) -> nn.Module:
+    """Rebuild a model saved by ``intrain export --format compact`` (eval mode, plain nn.Module)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found") from None
+    except Exception as exc:  # noqa: BLE001
+        raise CheckpointError(f"{path} is unreadable: {type(exc).__name__}") from None
+    if not isinstance(saved, dict) or saved.get("format") != COMPACT_FORMAT:
+        raise CheckpointError(f"{path} is not an intrain compact model ({COMPACT_FORMAT})")
+    model = _build({"model_name": saved["model_name"], **saved["config"]})
+    shrink_to_state_dict(model, saved["state_dict"])
+    model.load_state_dict(saved["state_dict"])
+    return model.eval()
+
+
+def save_exported_program(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> Path:
+    """``model`` as a ``torch.export`` program with a dynamic batch dimension:
+    ``torch.export.load(path).module()`` needs nothing but torch (no intrain, no model code)."""
+    batch = torch.export.Dim("batch", min=1)
+    example = torch.zeros(2, *input_shape)  # 2, not 1: a batch of 1 would be specialised
+    with torch.no_grad():
+        program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(path))
+    return Path(path)
+
+
+def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> float | None:
+    """Write ``model`` as ONNX (dynamic batch); return the max abs difference of onnxruntime's
+    outputs from PyTorch's on a random batch of 4, or None when onnxruntime is not installed."""
+    try:
+        import onnx  # noqa: F401  (torch.onnx needs it)
+    except ImportError:
+        raise IntrainError("ONNX export needs the onnx package: pip install 'intrain[onnx]'") from None
+    example = torch.zeros(1, *input_shape)
+    options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (example,), str(path), input_names=["input"], output_names=["logits"],
+                          dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, **options)
+    try:
+        import onnxruntime
+    except ImportError:
+        return None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    return float(abs(session.run(None, {"input": x.numpy()})[0] - expected).max())
+
+
+# ---------------------------------------------------------------------- costs and latency
+def forward_macs(model: nn.Module, input_shape: Sequence[int]) -> float:
+    """Forward multiply-accumulates per image (:func:`intrain.costs.layer_costs`, structured)."""
+    from .costs import layer_costs
+
+    return float(sum(row.fp_macs for row in layer_costs(model, input_shape)))
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, input_shape: Sequence[int], batch: int, *, repeats: int = 10,
+                    warmup: int = 2, threads: int | None = 1) -> float:
+    """Median seconds of one eval-mode forward pass of ``batch`` random images on the CPU.
+
+    ``threads`` intra-op threads (default 1; None keeps torch's setting): on a busy machine several
+    threads wait for each other and a batch-1 forward can take 100x longer than on one thread.
+    """
+    model = model.eval()
+    x = torch.randn(batch, *input_shape)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads or previous)
+    try:
+        for _ in range(warmup):
+            model(x)
+        times = []
+        for _ in range(repeats):
+            tick = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - tick)
+    finally:
+        torch.set_num_threads(previous)
+    return statistics.median(times)
+
+
+def compare_latency(dense: nn.Module, compact_: nn.Module, input_shape: Sequence[int],
+                    batches: Sequence[int] = (1, 64), repeats: int = 10,
+                    threads: int | None = 1) -> dict[str, dict[str, float]]:
+    """``{"batch_N": {"dense_ms", "compact_ms", "speedup"}}``, one batch size after the other."""
+    result = {}
+    for batch in batches:
+        dense_s = measure_latency(dense, input_shape, batch, repeats=repeats, threads=threads)
+        compact_s = measure_latency(compact_, input_shape, batch, repeats=repeats, threads=threads)
+        result[f"batch_{batch}"] = {"dense_ms": 1e3 * dense_s, "compact_ms": 1e3 * compact_s,
+                                    "speedup": dense_s / compact_s}
+    return result
+
+
+def size_report(dense: nn.Module, compact_: nn.Module, input_shape: Sequence[int], *, latency: bool = True,
+                repeats: int = 10) -> dict[str, Any]:
+    """Parameters, forward MACs per image and (optionally) CPU latency, dense vs compact."""
+    report: dict[str, Any] = {
+        "params_dense": sum(p.numel() for p in dense.parameters()),
+        "params_compact": sum(p.numel() for p in compact_.parameters()),
+        "macs_dense": forward_macs(dense, input_shape),
+        "macs_compact": forward_macs(compact_, input_shape),
+    }
+    if latency:
+        report["latency"] = compare_latency(dense, compact_, input_shape, repeats=repeats)
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A short table of :func:`export_run`'s report."""
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}x" if b else "-"
+
+    lines = [f"{'':<22}{'dense':>14}{'compact':>14}{'ratio':>9}",
+             f"{'parameters':<22}{report['params_dense']:>14,}{report['params_compact']:>14,}"
+             f"{ratio(report['params_dense'], report['params_compact']):>9}",
+             f"{'forward MACs / image':<22}{report['macs_dense']:>14,.0f}{report['macs_compact']:>14,.0f}"
+             f"{ratio(report['macs_dense'], report['macs_compact']):>9}"]
+    for key, row in report.get("latency", {}).items():
+        label = f"CPU latency {key.replace('_', ' ')}"
+        lines.append(f"{label:<22}{row['dense_ms']:>12.2f}ms{row['compact_ms']:>12.2f}ms{row['speedup']:>8.2f}x")
+    if report.get("latency"):
+        lines.append("(latency: median of eval-mode forwards of random images, 1 CPU thread)")
+    for fmt, path in report.get("files", {}).items():
+        lines.append(f"{fmt}: {path}")
+    if report.get("onnx_max_abs_diff") is not None:
+        lines.append(f"onnxruntime vs PyTorch: max abs difference {report['onnx_max_abs_diff']:.2e}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- the command
+def export_run(run_dir: str | Path, fmt: str = "compact", out: str | Path | None = None, *,
+               latency: bool = True, repeats: int = 10) -> dict[str, Any]:
+    """Export the final model of ``run_dir`` as ``fmt`` (see the module docstring); return the report
+    (``files``, parameters, MACs, latency, ``onnx_max_abs_diff``)."""
+    if fmt not in FORMATS:
+        raise ConfigError(f"format: unknown value '{fmt}'; choose one of: {', '.join(FORMATS)}")
+    run_dir = Path(run_dir)
+    config, state = read_run(run_dir)
+    target = Path(out) if out is not None else run_dir / DEFAULT_FILES[fmt]
+    if target.parent and not target.parent.is_dir():
+        raise ConfigError(f"out: folder {target.parent} does not exist")
+    arguments = _model_arguments(config)
+    shape = arguments["input_shape"]
+    model = compact_model(config, state)
+    files: dict[str, str] = {}
+    onnx_diff = None
+    if fmt == "compact":
+        files["compact"] = str(save_compact(model, arguments, target))
+        program = target.with_name(target.name.removesuffix(".pt") + ".pt2")
+        files["torch.export"] = str(save_exported_program(model, shape, program))
+    elif fmt == "onnx":
+        onnx_diff = export_onnx(model, shape, target)
+        files["onnx"] = str(target)
+    else:
+        from .sparse import save_sparse  # RA's module
+
+        save_sparse(state, target)
+        files["sparse"] = str(target)
+    report = size_report(_build(arguments).eval(), model, shape, latency=latency, repeats=repeats)
+    report.update(files=files, onnx_max_abs_diff=onnx_diff)
+    return report

@@ -1,0 +1,439 @@
+"""RA — redundancy-aware training (Dong et al., Section 3, Algorithms 1–2, Eq. 1).
+
+**Threshold pruning with hysteresis (Section 3.1).** After every weight update, each conv and linear
+layer under pruning gets two thresholds from its weights ``K`` (Eq. 1)::
+
+    u = max(μ + σ (range + ε), 0)
+    l = max(μ + σ (range − ε), 0)
+
+and its binary mask ``T`` is updated: ``|w| < l`` → pruned, ``|w| > u`` → kept, ``l ≤ |w| ≤ u`` →
+unchanged (hysteresis). ``μ`` and ``σ`` are the mean and the (population) standard deviation of the
+weight *magnitudes* ``|K|`` of the dense weights, recomputed at every iteration. The paper writes
+"of K"; for a zero-centred layer the mean of ``K`` itself is ≈ 0 and ``l`` would then not depend on
+the weight scale the way the paper's Fig. 1 (``l = 0.1, u = 0.2`` on magnitudes) does, so we use
+``|K|``, the reading of Dynamic Network Surgery whose scheme the paper adopts. Biases and BatchNorm
+parameters are never pruned.
+
+**Recovery (Dynamic Network Surgery).** The forward pass uses ``W ⊙ T``; the gradient with respect to
+``W ⊙ T`` is applied to *all* of ``W`` (straight-through), so pruned weights keep learning and come
+back once ``|w| > u``. ``torch.nn.utils.prune`` instead multiplies the gradient by ``T``: a pruned
+weight would be frozen for good. ``W`` stays the layer's ``weight`` Parameter (same state_dict key,
+same optimizer entry) and ``T`` is a 0/1 buffer ``weight_mask`` on the layer, so both are saved and
+restored with the model. The masked forward is installed on the layer instance while the method is
+attached (:func:`masked_forward`): ``torch.nn.utils.parametrize`` would have renamed the
+``weight`` key, which the rest of the package and saved runs rely on.
+
+**Stage-wise pruning (Section 3.2, Algorithm 1).** Layers are grouped into classes of consecutive
+layers. At iteration ``i`` (0-based) the first ``min(m, i // extending_interval + 1)`` classes are
+under pruning (the ``mod(i, extending_interval) = 0`` pops of Algorithm 1); the default interval is
+``total_iterations // m``. Partitions: ``type`` (Strategy 1: runs of conv layers, then runs of
+linear layers), ``none`` (one class: all layers at once), ``sensitivity`` (Strategy 2, Algorithm 2,
+from a probe phase, see :func:`probe_sensitivity` and :func:`partition_by_sensitivity`), or
+explicit ``classes`` of layer names (layers in no class are never pruned).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict, dataclass
+from functools import partial
+from itertools import islice
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, IntrainError
+from ..reporting.stats import prunable_weights
+from .base import PruneEvent, PruningMethod
+
+MASK_BUFFER = "weight_mask"
+PARTITIONS = ("type", "sensitivity", "none")
+
+
+# ---------------------------------------------------------------------- Eq. 1 and the mask update
+def thresholds(magnitudes: Sequence[torch.Tensor], range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
+    1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
+    and population variance of ``|K|``; the arithmetic runs once on stacked per-layer sums (no
+    host synchronisation, few kernels whatever the number of layers)."""
+    count = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
+    mean = torch.stack([m.sum() for m in magnitudes]).float() / count
+    square = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square() / count
+    std = (square - mean * mean).clamp_min(0).sqrt()
+    return (mean + std * (range_ - epsilon)).clamp_min(0), (mean + std * (range_ + epsilon)).clamp_min(0)
+
+
+@dataclass
+class MaskUpdate:
+    """The tensors one pruning step touches: weights, their 0/1 masks, and preallocated scratch
+    (one magnitude buffer per layer, two comparison buffers shared by all)."""
+
+    weights: list[torch.Tensor]
+    masks: list[torch.Tensor]
+    magnitudes: list[torch.Tensor]
+    tests: list[tuple[torch.Tensor, torch.Tensor]]
+
+    @classmethod
+    def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
+        sizes = [w.numel() for w in weights]
+        magnitude = weights[0].new_empty(sum(sizes)) if weights else torch.empty(0)
+        test = weights[0].new_empty(2, max(sizes)) if weights else torch.empty(2, 0)
+        magnitudes = [m.view(w.shape) for m, w in zip(magnitude.split(sizes), weights)]
+        tests = [(test[0, :n].view(w.shape), test[1, :n].view(w.shape)) for n, w in zip(sizes, weights)]
+        return cls(list(weights), list(masks), magnitudes, tests)
+
+    def first(self, layers: int) -> "MaskUpdate":
+        """The step restricted to the first ``layers`` layers (same buffers)."""
+        return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers])
+
+    @torch.no_grad()
+    def __call__(self, range_: float, epsilon: float) -> None:
+        """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
+
+            T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
+
+        As ``l ≤ u``, ``(|w| > u) ≤ (|w| ≥ l)`` and the update is one ``clamp(T, min=|w| > u,
+        max=|w| ≥ l)``. Float compares into the preallocated buffers: on CPU these vectorise, where
+        bool compares and bool/float mixing run several times slower.
+        """
+        if not self.weights:
+            return
+        magnitudes = [torch.abs(w, out=m) for w, m in zip(self.weights, self.magnitudes)]
+        lower, upper = thresholds(magnitudes, range_, epsilon)
+        for magnitude, mask, (above, kept), low, up in zip(magnitudes, self.masks, self.tests, lower.unbind(),
+                                                            upper.unbind()):
+            torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=kept), out=mask)
+
+
+def update_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], range_: float, epsilon: float) -> None:
+    """One pruning step on ``(weight, mask)`` pairs (see :class:`MaskUpdate`; it allocates here)."""
+    MaskUpdate.allocate(weights, masks)(range_, epsilon)
+
+
+# ---------------------------------------------------------------------- the masked forward
+class _StraightThroughMask(torch.autograd.Function):
+    """``W ⊙ T`` forward; the gradient with respect to ``W ⊙ T`` passes to all of ``W`` unchanged."""
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return weight * mask
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+def effective_weight(module: nn.Module, straight_through: bool) -> torch.Tensor:
+    """``W ⊙ T``: straight-through for RA (recovery), an ordinary product (pruned gradient = 0) else."""
+    mask = getattr(module, MASK_BUFFER)
+    if straight_through:
+        return _StraightThroughMask.apply(module.weight, mask)
+    return module.weight * mask
+
+
+def _masked_forward(module: nn.Module, straight_through: bool, x: torch.Tensor) -> torch.Tensor:
+    weight = effective_weight(module, straight_through)
+    if isinstance(module, nn.Conv2d):
+        return module._conv_forward(x, weight, module.bias)
+    return F.linear(x, weight, module.bias)
+
+
+@contextmanager
+def masked_forward(modules: Sequence[nn.Module], *, straight_through: bool = True) -> Iterator[None]:
+    """Within the block, each Conv2d/Linear in ``modules`` computes with ``weight ⊙ weight_mask``."""
+    for module in modules:
+        module.forward = partial(_masked_forward, module, straight_through)
+    try:
+        yield
+    finally:
+        for module in modules:
+            if "forward" in vars(module):
+                del module.forward
+
+
+def ensure_weight_mask(module: nn.Module) -> torch.Tensor:
+    """The layer's ``weight_mask`` buffer: 1 = kept, 0 = pruned, in the weight's dtype (it follows the
+    module through ``.to()``/``.half()``, and ``W * T`` stays a same-dtype product). Registered
+    all-ones if missing; converted if of another dtype."""
+    mask = getattr(module, MASK_BUFFER, None)
+    if mask is None or mask.shape != module.weight.shape or mask.dtype != module.weight.dtype:
+        kept = torch.ones_like(module.weight) if mask is None or mask.shape != module.weight.shape else mask
+        if mask is not None:
+            delattr(module, MASK_BUFFER)
+        module.register_buffer(MASK_BUFFER, kept.to(module.weight.dtype))
+    return getattr(module, MASK_BUFFER)
+
+
+def mask_sparsity(module: nn.Module) -> float:
+    mask = getattr(module, MASK_BUFFER)
+    return 1.0 - int(mask.count_nonzero()) / mask.numel()
+
+
+# ---------------------------------------------------------------------- partitions (Section 3.2)
+def partition_by_type(names: Sequence[str], kinds: Sequence[str]) -> list[list[str]]:
+    """Strategy 1: consecutive layers of the same type form a class (conv class, then fc class)."""
+    classes: list[list[str]] = []
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        if i == 0 or kind != kinds[i - 1]:
+            classes.append([])
+        classes[-1].append(name)
+    return classes
+
+
+def partition_by_sensitivity(sensitivity: Sequence[float], factor: float) -> list[list[int]]:
+    """Strategy 2 (Algorithm 2) on layer indices: walk the layers in order and open a new class when
+    ``|s[l] − s_avg| > δ`` with ``δ = factor · s_avg``, ``s_avg`` the mean sensitivity of the current
+    class (updated after each layer joins). ``factor = inf`` gives one class."""
+    classes = [[0]]
+    for index in range(1, len(sensitivity)):
+        current = classes[-1]
+        average = sum(sensitivity[i] for i in current) / len(current)
+        if abs(sensitivity[index] - average) > factor * average:
+            classes.append([])
+        classes[-1].append(index)
+    return classes
+
+
+def sensitivity_from_sparsity(sparsity: float, floor: float = 1e-6) -> float:
+    """A layer's sensitivity to pruning: ``1 / sparsity`` (a layer left dense counts as ``1 / floor``)."""
+    return 1.0 / max(sparsity, floor)
+
+
+@dataclass
+class ProbeResult:
+    """Per-layer sparsity and sensitivity after the probe phase, and the partition drawn from them."""
+
+    iterations: int
+    seconds: float
+    layers: list[str]
+    sparsity: list[float]
+    sensitivity: list[float]
+    classes: list[list[str]]
+
+
+def probe_sensitivity(
+    model: nn.Module,
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    iterations: int,
+    *,
+    range_: float,
+    epsilon: float,
+    factor: float,
+) -> ProbeResult:
+    """The probe phase of Strategy 2: train a *copy* of ``model`` for ``iterations`` steps with every
+    layer under pruning, read each layer's sparsity, and partition by Algorithm 2.
+
+    ``model`` itself is not touched, so training afterwards starts from its initial weights and a
+    fresh optimizer: the paper's "re-initialise the network" with the same initial draw. The probe
+    runs at the optimizer's initial learning rate.
+    """
+    start = time.perf_counter()
+    probe_model = copy.deepcopy(model).train()
+    optimizer = make_optimizer(probe_model)
+    method = RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition="none")
+    done = 0
+    with method.attached(probe_model, optimizer):
+        for x, y in islice(batches, iterations):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(probe_model(x), y).backward()
+            optimizer.step()
+            method.on_step_end()
+            done += 1
+    names = [name for name, _ in prunable_weights(probe_model)]
+    sparsity = [mask_sparsity(module) for _, module in prunable_weights(probe_model)]
+    sensitivity = [sensitivity_from_sparsity(s) for s in sparsity]
+    classes = [[names[i] for i in c] for c in partition_by_sensitivity(sensitivity, factor)]
+    return ProbeResult(done, time.perf_counter() - start, names, sparsity, sensitivity, classes)
+
+
+# ---------------------------------------------------------------------- the method
+class RedundancyAwareTraining(PruningMethod):
+    """RA: per-iteration threshold pruning with hysteresis and recovery, stage-wise over classes."""
+
+    name = "ra"
+
+    def __init__(
+        self,
+        *,
+        range_: float = 2.0,
+        epsilon: float = 0.1,
+        partition: str = "type",
+        classes: Sequence[Sequence[str]] | None = None,
+        extending_interval: int | None = None,
+        total_iterations: int | None = None,
+        record_every: int | None = None,
+        probe: ProbeResult | None = None,
+    ) -> None:
+        super().__init__()
+        if partition not in PARTITIONS:
+            raise ConfigError(f"partition: unknown value '{partition}'; choose one of: {', '.join(PARTITIONS)}")
+        self.range, self.epsilon, self.partition = range_, epsilon, partition
+        self.classes: list[list[str]] | None = [list(c) for c in classes] if classes is not None else None
+        if probe is not None:
+            self.classes = probe.classes
+        self.probe = probe
+        self.requested_interval = extending_interval
+        self.total_iterations = total_iterations
+        self.extending_interval = 1
+        self.record_every = record_every or max(1, (total_iterations or 10_000) // 100)
+        self.trace: list[dict[str, Any]] = []  # sparsity over iterations
+        self.prune_seconds = 0.0
+        self._epoch_seconds = 0.0
+        self._stages: list[MaskUpdate] = []
+        self._modules: dict[str, nn.Module] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+    def _install(self, stack: ExitStack) -> None:
+        self._modules = dict(prunable_weights(self.model))
+        if not self._modules:
+            raise ConfigError("the model has no conv or linear layers to prune")
+        self.classes = self._resolve_classes()
+        self.extending_interval = self._resolve_interval()
+        for module in self._modules.values():
+            ensure_weight_mask(module)
+        self._stages = self._make_stages()
+        stack.enter_context(masked_forward(list(self._modules.values()), straight_through=True))
+
+    def _resolve_classes(self) -> list[list[str]]:
+        names = list(self._modules)
+        if self.classes is not None:
+            return _checked_classes(self.classes, names)
+        if self.partition == "none":
+            return [names]
+        if self.partition == "type":
+            kinds = ["conv" if isinstance(m, nn.Conv2d) else "linear" for m in self._modules.values()]
+            return partition_by_type(names, kinds)
+        raise IntrainError("partition 'sensitivity' needs the classes of a probe phase: pass "
+                           "probe=probe_sensitivity(...) or explicit classes")
+
+    def _resolve_interval(self) -> int:
+        if self.requested_interval is not None:
+            return self.requested_interval
+        if len(self.classes) == 1:
+            return max(1, self.total_iterations or 1)
+        if self.total_iterations is None:
+            raise IntrainError("RA with several classes needs extending_interval or total_iterations")
+        return max(1, self.total_iterations // len(self.classes))
+
+    def _make_stages(self) -> list[MaskUpdate]:
+        """Stage ``k``: the pruning step of the first ``k + 1`` classes (layers in class order, so each
+        stage is a prefix of the next; buffers allocated once)."""
+        modules = [self._modules[name] for c in self.classes for name in c]
+        step = MaskUpdate.allocate([m.weight for m in modules], [getattr(m, MASK_BUFFER) for m in modules])
+        ends = itertools.accumulate(len(c) for c in self.classes)
+        return [step.first(end) for end in ends]
+
+    # ------------------------------------------------------------------ Algorithm 1
+    def active_classes(self, iteration: int) -> int:
+        """Classes under pruning at 0-based ``iteration``: one more every ``extending_interval``."""
+        return min(len(self.classes), iteration // self.extending_interval + 1)
+
+    def on_step_end(self) -> None:
+        """Prune the layers of the active classes after the weight update (Algorithm 1, lines 12–16)."""
+        self._require_model()
+        start = time.perf_counter()
+        self._stages[self.active_classes(self.iteration) - 1](self.range, self.epsilon)
+        elapsed = time.perf_counter() - start
+        self.prune_seconds += elapsed
+        self._epoch_seconds += elapsed
+        super().on_step_end()
+        if self.iteration % self.record_every == 0:
+            self.trace.append(self._trace_point())
+
+    def on_epoch_begin(self, epoch: int) -> None:
+        super().on_epoch_begin(epoch)
+        self._epoch_seconds = 0.0
+
+    def on_epoch_end(self, epoch: int) -> PruneEvent:
+        """RA prunes at every step; the epoch's event carries the time those steps took."""
+        self._require_model()
+        return PruneEvent(epoch, 0.0, 0, self._epoch_seconds, {"weight_sparsity": self.weight_sparsity()})
+
+    # ------------------------------------------------------------------ reporting and state
+    def weight_sparsity(self) -> float:
+        """Pruned fraction of all conv/linear weights (by their masks)."""
+        total = sum(m.weight.numel() for m in self._modules.values())
+        kept = sum(int(getattr(m, MASK_BUFFER).count_nonzero()) for m in self._modules.values())
+        return 1.0 - kept / total if total else 0.0
+
+    def _trace_point(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "classes_active": self.active_classes(self.iteration - 1),
+            "sparsity": self.weight_sparsity(),
+            "layers": {name: mask_sparsity(m) for name, m in self._modules.items()},
+        }
+
+    def class_start_iterations(self) -> list[int]:
+        return [k * self.extending_interval for k in range(len(self.classes or []))]
+
+    def summary_extras(self) -> dict[str, Any]:
+        """The ``ra`` block of summary.json: settings, partition, probe, sparsity over iterations."""
+        return {"ra": {
+            "range": self.range,
+            "epsilon": self.epsilon,
+            "partition": self.partition,
+            "classes": self.classes,
+            "extending_interval": self.extending_interval,
+            "class_start_iterations": self.class_start_iterations(),
+            "weight_sparsity": self.weight_sparsity() if self._modules else None,
+            "prune_seconds": self.prune_seconds,
+            "probe": asdict(self.probe) if self.probe is not None else None,
+            "sparsity_trace": self.trace,
+        }}
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state.update(classes=self.classes, extending_interval=self.extending_interval, trace=list(self.trace),
+                     prune_seconds=self.prune_seconds, probe=asdict(self.probe) if self.probe else None)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.trace = list(state.get("trace", []))
+        self.prune_seconds = float(state.get("prune_seconds", 0.0))
+        if state.get("probe"):
+            self.probe = ProbeResult(**state["probe"])
+        if state.get("classes") is not None:
+            self.classes = [list(c) for c in state["classes"]]
+            self.requested_interval = int(state["extending_interval"])
+            if self.model is not None:
+                self.reattach(self.optimizer)
+
+
+def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> list[list[str]]:
+    """Explicit classes must name conv/linear layers of the model, each at most once."""
+    seen: set[str] = set()
+    for layer in (n for c in classes for n in c):
+        if layer not in names:
+            hint = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise ConfigError(f"classes: '{layer}' is not a conv or linear layer of the model (layers: {hint})")
+        if layer in seen:
+            raise ConfigError(f"classes: layer '{layer}' appears in more than one class")
+        seen.add(layer)
+    return [list(c) for c in classes]
+
+
+def ra(
+    *,
+    range_: float = 2.0,
+    epsilon: float = 0.1,
+    partition: str = "type",
+    classes: Sequence[Sequence[str]] | None = None,
+    extending_interval: int | None = None,
+    total_iterations: int | None = None,
+    probe: ProbeResult | None = None,
+) -> RedundancyAwareTraining:
+    """RA-``range``-``ε`` (the paper's naming): see :class:`RedundancyAwareTraining`."""
+    if not (math.isfinite(range_) and math.isfinite(epsilon) and epsilon >= 0):
+        raise ConfigError(f"range and epsilon must be finite (epsilon >= 0), got {range_}, {epsilon}")
+    return RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition=partition, classes=classes,
+                                   extending_interval=extending_interval, total_iterations=total_iterations,
+                                   probe=probe)

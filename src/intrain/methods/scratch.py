@@ -1,0 +1,74 @@
+"""Scratch-train, the RA paper's baseline (Table 2): the final masks of an RA run, fixed, on a freshly
+initialised network trained for the same epochs.
+
+The masked forward is the RA one (``weight ⊙ weight_mask``) without the straight-through gradient:
+pruned weights are zeroed when the method attaches and get zero gradient, so they stay exactly zero
+(SGD weight decay and momentum of a zero weight with zero gradient are zero, Adam's too).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import ConfigError
+from ..reporting.stats import prunable_weights
+from .base import PruningMethod
+from .ra import MASK_BUFFER, ensure_weight_mask, mask_sparsity, masked_forward
+
+MODEL_FILE = "model.pt"
+
+
+def load_masks(run_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The ``weight_mask`` buffers of a finished run's ``model.pt`` (read with ``weights_only=True``),
+    keyed by layer name."""
+    path = Path(run_dir) / MODEL_FILE
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ConfigError(f"masks_from: {path} not found (expected a finished ra run directory)") from None
+    except Exception as exc:  # unreadable or not a weights-only file
+        raise ConfigError(f"masks_from: cannot read {path}: {exc.__class__.__name__}") from None
+    state = saved.get("model", saved) if isinstance(saved, dict) else {}
+    suffix = "." + MASK_BUFFER
+    masks = {key[: -len(suffix)]: value.bool() for key, value in state.items() if key.endswith(suffix)}
+    if not masks:
+        raise ConfigError(f"masks_from: {path} has no '{MASK_BUFFER}' buffers (was it an ra run?)")
+    return masks
+
+
+class FixedMasks(PruningMethod):
+    """Train with given per-weight masks that never change."""
+
+    name = "scratch"
+
+    def __init__(self, masks: dict[str, torch.Tensor], source: str | None = None) -> None:
+        super().__init__()
+        self.masks = masks
+        self.source = source
+        self._modules: dict[str, torch.nn.Module] = {}
+
+    def _install(self, stack: ExitStack) -> None:
+        self._modules = dict(prunable_weights(self.model))
+        for name, mask in self.masks.items():
+            module = self._modules.get(name)
+            if module is None or module.weight.shape != mask.shape:
+                raise ConfigError(f"masks_from: mask '{name}' {tuple(mask.shape)} does not match a layer of this "
+                                  "model; use the same --model, --width and dataset as the ra run")
+            ensure_weight_mask(module).copy_(mask)
+            with torch.no_grad():
+                module.weight.mul_(getattr(module, MASK_BUFFER))
+        masked = [self._modules[name] for name in self.masks]
+        stack.enter_context(masked_forward(masked, straight_through=False))
+
+    def summary_extras(self) -> dict[str, Any]:
+        layers = {name: mask_sparsity(self._modules[name]) for name in self.masks if name in self._modules}
+        return {"scratch": {"masks_from": self.source, "layers": layers}}
+
+
+def scratch(masks_from: str | Path) -> FixedMasks:
+    """The scratch-train baseline with the masks of the ra run in ``masks_from``."""
+    return FixedMasks(load_masks(masks_from), source=str(masks_from))

@@ -1,0 +1,278 @@
+"""RA (redundancy-aware training): Eq. 1, hysteresis, straight-through recovery, Algorithms 1-2, scratch."""
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from intrain.cli import main
+from intrain.errors import ConfigError
+from intrain.methods import ra, scratch
+from intrain.methods.ra import (
+    RedundancyAwareTraining,
+    partition_by_sensitivity,
+    partition_by_type,
+    probe_sensitivity,
+    thresholds,
+    update_masks,
+)
+
+# |K| = [0.1, 0.2, 0.3, 0.4, 1.0]: mu = 0.4, population sigma = sqrt(0.1)
+LAYER = torch.tensor([0.1, -0.2, 0.3, -0.4, 1.0])
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(4 * 4 * 4, 8), nn.ReLU(), nn.Linear(8, 3))
+
+
+# ---------------------------------------------------------------------- Eq. 1
+def test_thresholds_are_eq1_on_the_magnitudes_of_each_layer():
+    other = torch.tensor([[-0.1, 0.2], [0.3, -0.4]])  # |K|: mu 0.25, sigma sqrt(0.0125)
+    lower, upper = thresholds([LAYER.abs(), other.abs()], range_=0.0, epsilon=0.2)
+    sigma = math.sqrt(0.1)
+    assert lower[0].item() == pytest.approx(0.4 - 0.2 * sigma) and upper[0].item() == pytest.approx(0.4 + 0.2 * sigma)
+    assert lower[0].item() == pytest.approx(0.336754, abs=1e-6) and upper[0].item() == pytest.approx(0.463246, abs=1e-6)
+    lower, upper = thresholds([LAYER.abs(), other.abs()], range_=1.0, epsilon=0.5)
+    assert lower[1].item() == pytest.approx(0.25 + 0.5 * math.sqrt(0.0125))
+    assert upper[1].item() == pytest.approx(0.25 + 1.5 * math.sqrt(0.0125))
+
+
+def test_thresholds_are_clamped_at_zero_and_match_torch_std():
+    lower, upper = thresholds([LAYER.abs()], range_=-5.0, epsilon=0.1)
+    assert lower.item() == 0.0 and upper.item() == 0.0
+    w = torch.randn(50, 20)
+    lower, _ = thresholds([w.abs()], range_=2.0, epsilon=0.1)
+    a = w.abs()
+    assert lower.item() == pytest.approx((a.mean() + 1.9 * a.std(correction=0)).item(), rel=1e-5)
+
+
+def test_hysteresis_band_keeps_the_previous_state_either_way():
+    # l = 0.3368, u = 0.4632: 0.1, 0.2, 0.3 below l; 0.4 inside [l, u]; 1.0 above u
+    kept = torch.ones(5)
+    update_masks([LAYER], [kept], range_=0.0, epsilon=0.2)
+    assert kept.tolist() == [0, 0, 0, 1, 1]
+    pruned = torch.zeros(5)
+    update_masks([LAYER], [pruned], range_=0.0, epsilon=0.2)
+    assert pruned.tolist() == [0, 0, 0, 0, 1]
+
+
+# ---------------------------------------------------------------------- recovery
+def linear_layer():
+    layer = nn.Linear(5, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(LAYER.abs().unsqueeze(0))
+    return layer
+
+
+def test_pruned_weight_gets_gradient_and_returns_once_above_u():
+    layer = linear_layer()
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.5)
+    method = ra(range_=0.0, epsilon=0.2, partition="none")
+    x = torch.tensor([[1.0, 0.0, 0.0, 0.0, 0.0]])
+    with method.attached(layer, optimizer):
+        method.on_step_end()  # prunes 0.1, 0.2, 0.3
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        assert layer(x).item() == 0.0  # the forward pass uses W * T
+        optimizer.zero_grad()
+        (-layer(x)).sum().backward()
+        assert layer.weight.grad[0, 0].item() == -1.0  # straight-through: the pruned weight learns
+        optimizer.step()  # 0.1 -> 0.6; |K| = [.6,.2,.3,.4,1]: u = 0.5 + 0.2 sqrt(0.08) = 0.557
+        method.on_step_end()
+        assert layer.weight_mask[0, 0].item() == 1
+        assert layer(x).item() == pytest.approx(0.6)
+
+
+def test_unlike_torch_prune_which_zeroes_pruned_gradients():
+    ours, theirs = linear_layer(), linear_layer()
+    mask = torch.tensor([[False, True, True, True, True]])
+    method = ra(range_=0.0, epsilon=0.2, partition="none")
+    torch_prune.custom_from_mask(theirs, "weight", mask)
+    x = torch.ones(1, 5)
+    with method.attached(ours):
+        ours.weight_mask.copy_(mask)
+        ours(x).sum().backward()
+        assert ours(x).item() == pytest.approx(theirs(x).item())  # same forward, W * T
+    theirs(x).sum().backward()
+    assert ours.weight.grad[0, 0].item() == 1.0
+    assert theirs.weight_orig.grad[0, 0].item() == 0.0
+
+
+def test_masks_live_in_the_state_dict_and_detach_restores_the_plain_forward():
+    net = small_net()
+    method = ra(range_=0.5, epsilon=0.1, partition="none")
+    x = torch.randn(2, 1, 8, 8)
+    with method.attached(net):
+        method.on_step_end()
+        masked = net(x)
+        state = {k: v.clone() for k, v in net.state_dict().items()}
+    assert "0.weight_mask" in state and "0.weight" in state and (state["0.weight_mask"] == 0).any()
+    fresh = small_net()
+    fresh_method = ra(range_=0.5, epsilon=0.1, partition="none")
+    with fresh_method.attached(fresh):
+        fresh.load_state_dict(state)
+        assert torch.equal(fresh(x), masked)
+    assert not torch.equal(fresh(x), masked)  # detached: dense weights again
+
+
+# ---------------------------------------------------------------------- Algorithm 1 and partitions
+def test_strategy1_groups_consecutive_layers_of_a_type():
+    assert partition_by_type(["c1", "c2", "f1", "f2"], ["conv", "conv", "linear", "linear"]) == [["c1", "c2"], ["f1", "f2"]]
+
+
+SENSITIVITY = [1.0, 1.2, 2.0, 2.1, 1.0, 5.0]
+
+
+@pytest.mark.parametrize("factor, expected", [
+    (math.inf, [[0, 1, 2, 3, 4, 5]]),
+    (2.0, [[0, 1, 2, 3, 4], [5]]),
+    (0.6, [[0, 1], [2, 3, 4], [5]]),
+    (0.5, [[0, 1], [2, 3], [4], [5]]),
+    (0.1, [[0], [1], [2, 3], [4], [5]]),
+])
+def test_algorithm2_on_a_hand_made_sensitivity_list(factor, expected):
+    assert partition_by_sensitivity(SENSITIVITY, factor) == expected
+
+
+def test_classes_are_extended_at_the_exact_iterations():
+    net = small_net()
+    method = ra(range_=0.0, epsilon=0.0, partition="type", extending_interval=3)
+    with method.attached(net):
+        assert method.classes == [["0", "2"], ["5", "7"]]
+        assert [method.active_classes(i) for i in range(8)] == [1, 1, 1, 2, 2, 2, 2, 2]
+        for _ in range(3):  # iterations 0, 1, 2: the conv class only
+            method.on_step_end()
+            assert not net[0].weight_mask.all() and net[5].weight_mask.all() and net[7].weight_mask.all()
+        method.on_step_end()  # iteration 3: the linear class joins
+        assert not net[5].weight_mask.all() and not net[7].weight_mask.all()
+        assert method.summary_extras()["ra"]["class_start_iterations"] == [0, 3]
+
+
+def test_default_interval_is_total_iterations_over_classes_and_explicit_classes_are_checked():
+    method = ra(classes=[["0"], ["2", "5"], ["7"]], total_iterations=100)
+    with method.attached(small_net()):
+        assert method.extending_interval == 33 and method.class_start_iterations() == [0, 33, 66]
+    with pytest.raises(ConfigError, match="'fc9' is not a conv or linear layer"):
+        ra(classes=[["0"], ["fc9"]], total_iterations=10).attach(small_net())
+
+
+def test_probe_partitions_by_sensitivity_and_leaves_the_model_untouched():
+    net = small_net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    torch.manual_seed(1)
+    batches = [(torch.randn(8, 1, 8, 8), torch.randint(0, 3, (8,))) for _ in range(5)]
+    result = probe_sensitivity(net, lambda m: torch.optim.SGD(m.parameters(), lr=0.1), batches, 4,
+                               range_=1.0, epsilon=0.1, factor=math.inf)
+    assert result.iterations == 4 and result.layers == ["0", "2", "5", "7"]
+    assert result.classes == [["0", "2", "5", "7"]]
+    assert all(0 < s < 1 for s in result.sparsity)
+    assert result.sensitivity == pytest.approx([1 / s for s in result.sparsity])
+    assert net.state_dict().keys() == before.keys()  # no mask buffers, same weights
+    assert all(torch.equal(v, before[k]) for k, v in net.state_dict().items())
+    by_delta = probe_sensitivity(net, lambda m: torch.optim.SGD(m.parameters(), lr=0.1), batches, 4,
+                                 range_=1.0, epsilon=0.1, factor=0.0)
+    assert len(by_delta.classes) >= 2  # any difference opens a class at factor 0
+
+
+def test_method_state_round_trips():
+    net = small_net()
+    method = ra(range_=1.0, partition="type", total_iterations=10)
+    with method.attached(net):
+        for _ in range(4):
+            method.on_step_end()
+        state = method.state_dict()
+    assert state["iteration"] == 4 and state["classes"] == [["0", "2"], ["5", "7"]] and state["extending_interval"] == 5
+    restored = RedundancyAwareTraining(partition="none")
+    with restored.attached(small_net()):
+        restored.load_state_dict(json.loads(json.dumps(state)))
+        assert restored.classes == [["0", "2"], ["5", "7"]] and restored.active_classes(restored.iteration) == 1
+
+
+# ---------------------------------------------------------------------- scratch
+def test_scratch_keeps_the_masks_fixed_and_pruned_weights_zero(tmp_path):
+    source = small_net()
+    with ra(range_=1.0, partition="none").attached(source) as method:
+        method.on_step_end()
+        torch.save({"model": source.state_dict()}, tmp_path / "model.pt")
+    masks = {name: getattr(source, name).weight_mask.clone() for name in ("0", "2", "5", "7")}
+    net = small_net()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    with scratch(tmp_path).attached(net, optimizer) as method:
+        for _ in range(3):
+            optimizer.zero_grad()
+            net(torch.randn(4, 1, 8, 8)).pow(2).sum().backward()
+            optimizer.step()
+            method.on_step_end()
+        for name, mask in masks.items():
+            layer = getattr(net, name)
+            assert torch.equal(layer.weight_mask, mask)
+            assert (layer.weight[mask == 0] == 0).all() and (layer.weight[mask == 1] != 0).all()
+        assert method.summary_extras()["scratch"]["layers"]["0"] == pytest.approx(1 - mask_fraction(masks["0"]))
+
+
+def mask_fraction(mask):
+    return mask.float().mean().item()
+
+
+def test_scratch_refuses_a_run_without_masks_or_of_another_model(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        scratch(tmp_path)
+    torch.save({"model": small_net().state_dict()}, tmp_path / "model.pt")
+    with pytest.raises(ConfigError, match="no 'weight_mask' buffers"):
+        scratch(tmp_path)
+    torch.save({"model": {"0.weight_mask": torch.ones(2, 2, dtype=torch.bool)}}, tmp_path / "model.pt")
+    with pytest.raises(ConfigError, match="does not match"):
+        scratch(tmp_path).attach(small_net())
+
+
+# ---------------------------------------------------------------------- command line
+def run_cli(tmp_path, name, *extra):
+    out = tmp_path / name
+    code = main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "300", "--epochs", "2",
+                 "--batch-size", "50", "--optimizer", "sgd", "--out", str(out), "--quiet", *extra])
+    assert code == 0
+    return out, json.loads((out / "summary.json").read_text())
+
+
+def test_cli_ra_then_scratch_write_the_summary_fields(tmp_path):
+    out, summary = run_cli(tmp_path, "ra", "--method", "ra", "--range", "1.5", "--epsilon", "0.1")
+    block = summary["ra"]
+    assert block["classes"] == [["conv1", "conv2"], ["fc1", "fc2"]] and block["class_start_iterations"] == [0, 6]
+    assert summary["sparsity"] == pytest.approx(block["weight_sparsity"]) and summary["sparsity"] > 0.5
+    assert summary["compression"] == pytest.approx(431_080 / summary["params_final"])
+    total = sum(layer["weights"] for layer in summary["layers"])
+    zeros = sum(layer["weights"] * layer["sparsity"] for layer in summary["layers"])
+    assert zeros / total == pytest.approx(summary["sparsity"])
+    assert [p["iteration"] for p in block["sparsity_trace"]][-1] == 12 and summary["prune_seconds"] > 0
+    assert summary["sparse_file"]["bytes"] == (out / "model_sparse.npz").stat().st_size
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["sparsity"] == pytest.approx(summary["sparsity"]) and history[-1]["prune_seconds"] > 0
+
+    _, baseline = run_cli(tmp_path, "scratch", "--method", "scratch", "--masks-from", str(out))
+    assert baseline["sparsity"] == pytest.approx(summary["sparsity"])
+    assert [r["sparsity"] for r in baseline["layers"]] == pytest.approx([r["sparsity"] for r in summary["layers"]])
+
+
+def test_cli_ra_sensitivity_partition_reports_the_probe(tmp_path):
+    _, summary = run_cli(tmp_path, "probe", "--method", "ra", "--partition", "sensitivity", "--delta", "inf")
+    probe = summary["ra"]["probe"]
+    assert probe["iterations"] == 1 and probe["layers"] == ["conv1", "conv2", "fc1", "fc2"]
+    assert len(probe["sensitivity"]) == 4 and summary["ra"]["classes"] == [["conv1", "conv2", "fc1", "fc2"]]
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(method="ra", partition="sensitivity", probe_fraction=0.0), "probe_fraction"),
+    (dict(method="ra", compact=True), "compact"),
+    (dict(method="scratch"), "masks_from"),
+    (dict(method="ra", epsilon=-0.1), "epsilon"),
+])
+def test_ra_config_errors_are_one_line(changes, fragment):
+    from intrain.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=fragment) as info:
+        TrainConfig(**changes)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,249 @@
+"""Physical compaction: same outputs as the masked model, same next optimizer steps, masks and
+method re-attached, coupled ResNet channels pruned and removed together, shrink for loading."""
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from intrain.compaction import compact, coupled_groups, shrink_to_state_dict
+from intrain.config import TrainConfig
+from intrain.errors import ConfigError
+from intrain.masks import find_prunable_layers, masked_gradients
+from intrain.methods import pwt
+from intrain.models import create_model, model_entry
+
+WIDTH = {"lenet5": 0.5, "vgg16": 0.25, "resnet20": 0.5}
+MODELS = list(WIDTH)
+
+
+def batches(name, count, batch=8, seed=1, dtype=torch.float32):
+    size = model_entry(name).input_size
+    generator = torch.Generator().manual_seed(seed)
+    return [(torch.randn(batch, 1, size, size, generator=generator, dtype=dtype),
+             torch.randint(0, 10, (batch,), generator=generator)) for _ in range(count)]
+
+
+def make_optimizer(kind, params):
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)
+    return torch.optim.SGD(params, lr=0.005, momentum=0.9, weight_decay=5e-4)
+
+
+def train_step(model, optimizer, x, y):
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    F.cross_entropy(model(x), y).backward()
+    optimizer.step()
+
+
+def pruned_run(name, kind="adam", fraction=0.5, seed=0, dtype=torch.float32):
+    """A model trained 2 steps, pruned by PWT-L1 to ``fraction``, trained 1 more step (masked)."""
+    torch.manual_seed(seed)
+    model = create_model(name, width=WIDTH[name]).to(dtype)
+    optimizer = make_optimizer(kind, model.parameters())
+    method = pwt(target=0.9, epochs=1, criterion="l1").attach(model, optimizer)
+    data = batches(name, 3, dtype=dtype)
+    for x, y in data[:2]:
+        train_step(model, optimizer, x, y)
+    method.prune_to(fraction)
+    train_step(model, optimizer, *data[2])
+    return model, optimizer, method
+
+
+def masked_copy(model, optimizer):
+    """An independent copy of a masked model and its optimizer, with its own gradient masks."""
+    model2, optimizer2 = copy.deepcopy((model, optimizer))
+    return model2, optimizer2, masked_gradients(find_prunable_layers(model2))
+
+
+def max_diff(a, b, x, train):
+    a, b = copy.deepcopy(a).train(train), copy.deepcopy(b).train(train)
+    with torch.no_grad():
+        return float((a(x) - b(x)).abs().max())
+
+
+def example(name, dtype=torch.float32):
+    return batches(name, 1, batch=1, dtype=dtype)[0][0]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_compacted_outputs_equal_the_masked_model_in_train_and_eval_mode(name):
+    model, optimizer, method = pruned_run(name)
+    masked = copy.deepcopy(model)
+    before = sum(p.numel() for p in model.parameters())
+    result = compact(model, optimizer, example_inputs=example(name), method=method)
+    assert result.filters_removed > 0 and result.params_after < before == result.params_before
+    x = batches(name, 1, seed=7)[0][0]
+    assert max_diff(model, masked, x, train=False) <= 1e-5
+    assert max_diff(model, masked, x, train=True) <= 1e-5
+    assert model.training  # the mode it was in
+
+
+@pytest.mark.parametrize("kind", ["adam", "sgd"])
+@pytest.mark.parametrize("name", MODELS)
+def test_next_steps_give_the_masked_models_kept_weights(name, kind):
+    """k steps after compaction == k masked steps, then compacted (parameters and BN statistics).
+
+    In float64: in float32, Adam turns rounding noise on a gradient that is zero analytically (the
+    last conv BatchNorm's shift, cancelled by the next BatchNorm) into steps of up to ``lr``.
+    """
+    model, optimizer, method = pruned_run(name, kind, dtype=torch.float64)
+    masked, masked_optimizer, hooks = masked_copy(model, optimizer)
+    compact(model, optimizer, example_inputs=example(name, torch.float64), method=method)
+    data = batches(name, 3, seed=11, dtype=torch.float64)
+    with hooks:
+        for x, y in data:
+            train_step(model, optimizer, x, y)
+            train_step(masked, masked_optimizer, x, y)
+    compact(masked, None, example_inputs=example(name, torch.float64))
+    got, want = model.state_dict(), masked.state_dict()
+    assert got.keys() == want.keys()
+    for key in got:
+        assert got[key].shape == want[key].shape, key
+        if got[key].is_floating_point():
+            torch.testing.assert_close(got[key], want[key], atol=1e-9, rtol=1e-9, msg=key)
+
+
+def test_optimizer_state_is_sliced_and_the_scheduler_goes_on():
+    model, optimizer, method = pruned_run("vgg16", "adam")
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda i: 0.5 ** i)
+    optimizer.zero_grad(set_to_none=True)
+    optimizer.step()  # no gradients: a no-op that keeps the scheduler's order check quiet
+    scheduler.step()
+    steps = {id(p): int(optimizer.state[p]["step"]) for p in model.parameters()}
+    compact(model, optimizer, example_inputs=example("vgg16"), method=method)
+    params = list(model.parameters())
+    assert [id(p) for p in optimizer.param_groups[0]["params"]] == [id(p) for p in params]
+    assert set(map(id, optimizer.state)) == set(map(id, params))
+    for p in params:
+        state = optimizer.state[p]
+        assert state["exp_avg"].shape == p.shape and state["exp_avg_sq"].shape == p.shape
+        assert int(state["step"]) == 3
+    assert len(steps) == len(params)
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * 0.25)
+    restored = torch.optim.Adam(model.parameters(), lr=1e-3)
+    restored.load_state_dict(optimizer.state_dict())  # a checkpoint of the compacted optimizer loads
+
+
+def test_masks_shrink_and_the_method_keeps_pruning_after_compaction():
+    model, optimizer, method = pruned_run("lenet5", fraction=0.3)
+    original = method.original_filters()
+    fraction = method.pruned_filter_fraction()
+    compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    for layer in method.layers:
+        assert layer.mask.numel() == layer.num_filters and bool(layer.mask.all())
+        assert layer.module.weight.shape[0] == layer.num_filters
+    assert method.original_filters() == original
+    assert method.pruned_filter_fraction() == pytest.approx(fraction)
+    method.prune_to(0.6)  # prunes further on the compacted model, hooks on the new parameters
+    assert method.pruned_filter_fraction() >= 0.6 - 1e-9
+    x, y = batches("lenet5", 1)[0]
+    train_step(model, optimizer, x, y)
+    for layer in method.layers:
+        assert torch.all(layer.module.weight[~layer.mask] == 0)  # the masked gradients still hold
+    compact(model, optimizer, example_inputs=x[:1], method=method)
+    assert method.pruned_filter_fraction() >= 0.6 - 1e-9
+    assert all(bool(layer.mask.all()) for layer in method.layers)
+
+
+def test_nothing_pruned_is_a_no_op():
+    torch.manual_seed(0)
+    model = create_model("lenet5", width=0.5)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    method = pwt(target=0.5, epochs=2).attach(model, optimizer)
+    params = list(model.parameters())
+    result = compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    assert result.removed == {} and [id(p) for p in model.parameters()] == [id(p) for p in params]
+
+
+def test_resnet_coupled_groups_are_pruned_and_removed_together():
+    model, optimizer, method = pruned_run("resnet20", fraction=0.4)
+    groups = [g for g in method.coupled_layers() if len(g) > 1]
+    names = [[method.layers[i].name for i in g] for g in groups]
+    assert len(groups) == 3 and all(len(g) == 4 for g in groups)  # stem/stage convs + shortcut per stage
+    assert {"conv1", "layer1.0.conv2", "layer1.1.conv2", "layer1.2.conv2"} == set(names[0])
+    assert "layer2.0.shortcut.0" in names[1]
+    for g in groups:  # every member has the same channels pruned
+        masks = [method.layers[i].mask for i in g]
+        assert all(torch.equal(m, masks[0]) for m in masks)
+    assert any(not bool(method.layers[g[0]].mask.all()) for g in groups)  # residual channels were pruned
+    compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    assert all(bool(layer.mask.all()) for layer in method.layers)  # everything pruned was removable
+    assert model.fc.in_features < create_model("resnet20", width=WIDTH["resnet20"]).fc.in_features
+
+
+def test_partially_pruned_coupled_channel_stays_masked():
+    torch.manual_seed(0)
+    model = create_model("resnet20", width=0.25)
+    names = [layer.name for layer in find_prunable_layers(model)]
+    groups = coupled_groups(model, example("resnet20"), names)
+    stage1 = next(g for g in groups if "conv1" in g)
+    method = pwt(target=0.5, epochs=1).attach(model)
+    layers = {layer.name: layer for layer in method.layers}
+    from intrain.masks import prune_filters
+
+    for member in stage1[:-1]:
+        prune_filters(layers[member], torch.tensor([0, 1]), None)  # pruned in all members but one
+    prune_filters(layers[stage1[-1]], torch.tensor([1]), None)
+    masked = copy.deepcopy(model)
+    compact(model, None, example_inputs=example("resnet20"), method=method)
+    assert layers["conv1"].module.weight.shape[0] == 3 and method.layers[0].mask.tolist() == [False, True, True]
+    x = batches("resnet20", 1)[0][0]
+    assert max_diff(model, masked, x, train=False) <= 1e-5
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
+    model, optimizer, method = pruned_run(name)
+    compact(model, optimizer, example_inputs=example(name), method=method)
+    state = model.state_dict()
+    fresh = create_model(name, width=WIDTH[name])
+    shrink_to_state_dict(fresh, state)
+    method2 = pwt(target=0.5, epochs=2).attach(fresh)  # masks registered at the compacted sizes
+    fresh.load_state_dict(state)
+    x = batches(name, 1, seed=3)[0][0]
+    assert max_diff(fresh, model, x, train=False) == 0.0
+    assert all(layer.mask.numel() == layer.num_filters for layer in method2.layers)
+    fresh2 = create_model(name, width=WIDTH[name])
+    shrink_to_state_dict(fresh2, {k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    fresh2.load_state_dict({k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    assert max_diff(fresh2, model, x, train=False) == 0.0
+
+
+def test_compact_is_on_by_default_for_filter_pruning_only():
+    assert TrainConfig(method="pwt").compacts and TrainConfig(method="prt", prune_epoch=1).compacts
+    assert not TrainConfig(method="pwt", compact=False).compacts
+    assert not TrainConfig(method="dense").compacts and not TrainConfig(method="ra").compacts
+    with pytest.raises(ConfigError, match="compact"):
+        TrainConfig(method="dense", compact=True)
+    with pytest.raises(ConfigError, match="compact"):
+        TrainConfig(method="pwt", compact="yes")
+
+
+def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
+    from intrain.engine.run import train
+
+    config = TrainConfig(model="lenet5", dataset="demo", subset=300, method="pwt", target=0.5, epochs=2,
+                         batch_size=100, device="cpu", out=str(tmp_path / "run"))
+    summary = train(config, quiet=True)
+    assert summary["pruned_filter_fraction"] == pytest.approx(0.5, abs=0.02)
+    state = torch.load(tmp_path / "run" / "model.pt")["model"]
+    assert state["conv2.weight"].shape[0] < 50 and state["fc1.weight"].shape[1] < 800
+    assert all(bool(v.all()) for k, v in state.items() if k.endswith("filter_mask"))
+    conv2 = next(r for r in summary["layers"] if r["name"] == "conv2")
+    assert conv2["filters"] == 50 and conv2["filters_pruned"] == 50 - state["conv2.weight"].shape[0]
+    assert summary["params_final"] <= sum(v.numel() for k, v in state.items() if not k.endswith("filter_mask"))
+
+
+def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
+    from intrain.methods.pwt import _global_choice
+
+    scores = [torch.tensor([0.1, 0.2, 0.9]), torch.tensor([0.15, 0.5, 0.6])]
+    kept = [torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)]
+    # unit 0 is a group of 3 layers (9 filters), unit 1 a single layer: 12 filters, 50% = 6
+    chosen = _global_choice(scores, kept, [3, 3], 0.5, weights=[3, 1])
+    assert chosen[0].tolist() == [0, 1] and chosen[1].tolist() == [0]  # 3 + 1 + 3 >= 6

@@ -1,0 +1,106 @@
+"""intrain export: compact PyTorch + TorchScript, ONNX (checked with onnxruntime), sparse; reports."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from intrain.cli import main
+from intrain.config import TrainConfig
+from intrain.export import compact_model, export_run, format_report, load_compact, read_run
+
+HAS_ONNX = importlib.util.find_spec("onnx") is not None
+HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
+
+
+@pytest.fixture(scope="module")
+def run_dirs(tmp_path_factory):
+    """A compacted and a masked-only PWT LeNet-5 run on the bundled demo data (1 epoch)."""
+    from intrain.engine.run import train
+
+    root = tmp_path_factory.mktemp("runs")
+    dirs = {}
+    for compact in (True, False):
+        out = root / ("compact" if compact else "masked")
+        train(TrainConfig(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1,
+                          batch_size=100, device="cpu", compact=compact, out=str(out)), quiet=True)
+        dirs[compact] = out
+    return dirs
+
+
+def reference_outputs(run_dir, x):
+    """Outputs of the run's own (masked or compacted) model."""
+    config, state = read_run(run_dir)
+    with torch.no_grad():
+        return compact_model(config, state)(x)
+
+
+def test_compact_export_loads_without_masks_and_matches(run_dirs):
+    x = torch.randn(5, 1, 28, 28)
+    report = export_run(run_dirs[True], "compact", latency=False)
+    model = load_compact(run_dirs[True] / "model_compact.pt")
+    assert not any(k.endswith("mask") for k in model.state_dict())
+    assert model.conv2.weight.shape[0] < 50 and report["params_compact"] < report["params_dense"]
+    assert report["macs_compact"] < report["macs_dense"]
+    scripted = torch.export.load(str(run_dirs[True] / "model_compact.pt2")).module()  # plain torch
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), model(x), atol=1e-6)
+        assert torch.allclose(model(x), reference_outputs(run_dirs[True], x), atol=1e-6)
+
+
+def test_masked_only_run_is_compacted_on_export(run_dirs, tmp_path):
+    config, state = read_run(run_dirs[False])
+    assert state["conv2.weight"].shape[0] == 50  # trained masked only
+    export_run(run_dirs[False], "compact", tmp_path / "m.pt", latency=False)
+    model = load_compact(tmp_path / "m.pt")
+    masked = __import__("intrain.models", fromlist=["create_model"]).create_model("lenet5", init=False)
+    masked.load_state_dict({k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    x = torch.randn(4, 1, 28, 28)
+    with torch.no_grad():
+        assert model.conv2.weight.shape[0] < 50
+        assert (model(x) - masked.eval()(x)).abs().max() <= 1e-5
+
+
+@pytest.mark.skipif(not HAS_ONNX, reason="onnx not installed")
+def test_onnx_export_matches_pytorch(run_dirs, tmp_path):
+    report = export_run(run_dirs[True], "onnx", tmp_path / "m.onnx", latency=False)
+    assert (tmp_path / "m.onnx").stat().st_size > 0
+    if HAS_ORT:
+        assert report["onnx_max_abs_diff"] is not None and report["onnx_max_abs_diff"] <= 1e-4
+
+
+def test_onnx_missing_is_one_clear_line(run_dirs, tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name, *args, **kwargs):
+        if name == "onnx" or name.startswith("onnx."):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    assert main(["export", str(run_dirs[True]), "--format", "onnx", "--out", str(tmp_path / "x.onnx")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install 'intrain[onnx]'" in err
+
+
+def test_sparse_export_and_cli_report(run_dirs, tmp_path, capsys):
+    assert main(["export", str(run_dirs[True]), "--format", "sparse", "--out", str(tmp_path / "s.npz")]) == 0
+    out = capsys.readouterr().out
+    assert "parameters" in out and "CPU latency batch 64" in out and (tmp_path / "s.npz").stat().st_size > 0
+    from intrain.sparse import load_sparse
+
+    assert load_sparse(tmp_path / "s.npz")["conv2.weight"].shape[0] < 50
+
+
+def test_export_errors_are_one_line(tmp_path, capsys):
+    assert main(["export", str(tmp_path)]) == 2
+    assert "not a finished run directory" in capsys.readouterr().err
+    assert main(["export", str(tmp_path), "--format", "tflite"]) == 2
+
+
+def test_format_report_lists_ratios():
+    text = format_report({"params_dense": 100, "params_compact": 25, "macs_dense": 1e6, "macs_compact": 1e5,
+                          "latency": {"batch_1": {"dense_ms": 2.0, "compact_ms": 0.5, "speedup": 4.0}}})
+    assert "4.00x" in text and "10.00x" in text and "batch 1" in text
