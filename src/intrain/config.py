@@ -47,7 +47,7 @@ class TrainConfig:
     initial: float = 0.0
     rate: float | None = None
     every: int = 1
-    scope: str = "global"
+    scope: str = "layer"
     include_linear: bool = False
     prune_epoch: int | None = None
     compact: bool | None = None  # None: on for filter pruning (pwt, prt), off otherwise

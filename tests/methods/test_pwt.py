@@ -43,7 +43,7 @@ def test_pwt_l1_follows_the_schedule_and_prunes_lowest_l1():
     set_filter_l1(net[0], [0.4, 0.1, 0.3, 0.2])
     set_filter_l1(net[3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.45])
     opt = torch.optim.Adam(net.parameters())
-    method = pwt(target=0.5, epochs=5, criterion="l1")  # 10% per epoch of 10 filters
+    method = pwt(target=0.5, epochs=5, criterion="l1", scope="global")  # 10% per epoch of 10 filters
     with method.attached(net, opt):
         event = method.on_epoch_end(0)
         assert event.filters_pruned == 1 and method.pruned_filter_fraction() == pytest.approx(0.1)
@@ -78,7 +78,7 @@ def test_random_criterion_is_seeded():
 
 def test_mean_activation_uses_the_whole_epoch():
     net = conv_net()
-    method = pwt(target=0.2, epochs=1, criterion="mean-activation")
+    method = pwt(target=0.2, epochs=1, criterion="mean-activation", scope="global")
     opt = torch.optim.SGD(net.parameters(), lr=0.0)
     with method.attached(net, opt):
         method.on_epoch_begin(0)
@@ -95,7 +95,7 @@ def test_mean_activation_uses_the_whole_epoch():
 
 def test_prt_prunes_exactly_at_its_epoch():
     net = conv_net()
-    method = prt(target=0.6, prune_epoch=3)
+    method = prt(target=0.6, prune_epoch=3, scope="global")
     fractions = []
     with method.attached(net, torch.optim.Adam(net.parameters())):
         for e in range(5):

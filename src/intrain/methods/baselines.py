@@ -12,7 +12,7 @@ def dense() -> PruningMethod:
     return PruningMethod()
 
 
-def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = "global",
+def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = "layer",
         include_linear: bool = False, seed: int = 0) -> FilterPruning:
     """PRT-E: train dense for ``prune_epoch`` epochs, prune abruptly to ``target`` by L1, retrain."""
 

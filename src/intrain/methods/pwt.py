@@ -6,6 +6,11 @@ one of the :mod:`intrain.criteria`; the ``scope`` is ``global`` (one ranking acr
 paper's loop over all conv layers) or ``layer`` (every layer pruned to ``P`` on its own).
 No layer is ever emptied: each keeps at least one filter.
 
+``layer`` is the default. The normalised L1 score (mean |w|) is not comparable across layers of a
+He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global ranking prunes the
+layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking
+put 49 of conv2's 50 filters at the bottom.
+
 The same class runs the prune-then-retrain baseline (PRT-E), which is just another schedule; see
 :mod:`intrain.methods.baselines`.
 """
@@ -37,7 +42,7 @@ class FilterPruning(PruningMethod):
         schedule: Schedule,
         *,
         criterion: str = "l1",
-        scope: str = "global",
+        scope: str = "layer",
         include_linear: bool = False,
         seed: int = 0,
     ) -> None:
@@ -229,7 +234,7 @@ def pwt(
     initial: float = 0.0,
     every: int = 1,
     criterion: str = "l1",
-    scope: str = "global",
+    scope: str = "layer",
     include_linear: bool = False,
     seed: int = 0,
 ) -> FilterPruning:
