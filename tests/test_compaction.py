@@ -70,15 +70,18 @@ def example(name, dtype=torch.float32):
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_compacted_outputs_equal_the_masked_model_in_train_and_eval_mode(name):
-    model, optimizer, method = pruned_run(name)
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-4)])
+def test_compacted_outputs_equal_the_masked_model_in_train_and_eval_mode(name, dtype, tolerance):
+    """Equal up to rounding: float64 proves the algebra; float32 (the training dtype) only differs
+    by summation order (fewer channels in a convolution or in a BatchNorm batch statistic)."""
+    model, optimizer, method = pruned_run(name, dtype=dtype)
     masked = copy.deepcopy(model)
     before = sum(p.numel() for p in model.parameters())
-    result = compact(model, optimizer, example_inputs=example(name), method=method)
+    result = compact(model, optimizer, example_inputs=example(name, dtype), method=method)
     assert result.filters_removed > 0 and result.params_after < before == result.params_before
-    x = batches(name, 1, seed=7)[0][0]
-    assert max_diff(model, masked, x, train=False) <= 1e-5
-    assert max_diff(model, masked, x, train=True) <= 1e-5
+    x = batches(name, 1, seed=7, dtype=dtype)[0][0]
+    assert max_diff(model, masked, x, train=False) <= tolerance
+    assert max_diff(model, masked, x, train=True) <= tolerance
     assert model.training  # the mode it was in
 
 
