@@ -1,0 +1,59 @@
+"""The training loop: BatchNorm re-estimation after every prune, and its helper's golden values."""
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from intrain.config import TrainConfig
+from intrain.engine.build import build
+from intrain.engine.trainer import Trainer, TrainerOptions, recalibrate_batchnorm
+
+
+def test_recalibrate_batchnorm_averages_the_first_batches_and_restores_mode_and_momentum():
+    generator = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(6, 3, 4, 4, generator=generator) * (i + 1) + i, None) for i in range(4)]
+    model = nn.Sequential(nn.BatchNorm2d(3, momentum=0.3)).eval()
+    recalibrate_batchnorm(model, iter(batches), max_batches=3)
+    norm = model[0]
+    used = [x for x, _ in batches[:3]]  # the fourth is never read
+    expected_mean = torch.stack([x.mean(dim=(0, 2, 3)) for x in used]).mean(0)
+    expected_var = torch.stack([x.transpose(0, 1).reshape(3, -1).var(dim=1, unbiased=True) for x in used]).mean(0)
+    torch.testing.assert_close(norm.running_mean, expected_mean)
+    torch.testing.assert_close(norm.running_var, expected_var)
+    assert int(norm.num_batches_tracked) == 3
+    assert norm.momentum == 0.3 and not model.training
+
+
+def small_trainer(method: str, epochs: int = 3) -> Trainer:
+    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=epochs, batch_size=32,
+                         method=method, criterion="l1", target=0.5, seed=1, device="cpu")
+    parts = build(config)
+    return Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader,
+                   options=TrainerOptions(epochs=epochs, progress=False, quiet=True, recalibrate_bn_batches=2),
+                   method=parts.method, scheduler=parts.scheduler)
+
+
+def bn_statistics(model: nn.Module) -> list[torch.Tensor]:
+    return [t.clone() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for t in (m.running_mean, m.running_var)]
+
+
+@pytest.mark.parametrize("method, recalibrated", [("pwt", True), ("dense", False)])
+def test_batchnorm_statistics_are_re_estimated_after_every_prune(method, recalibrated):
+    """After each pruning epoch (not only the last), the evaluated model's BN statistics are those of
+    a fresh re-estimation on that epoch's batches; a dense run keeps its training running averages."""
+    trainer = small_trainer(method)
+    checked = []
+
+    def check(trainer, record):
+        reference = copy.deepcopy(trainer.model)
+        recalibrate_batchnorm(reference, trainer.train_loader.epoch(record["epoch"] - 1), 2)
+        same = all(torch.equal(a, b) for a, b in zip(bn_statistics(trainer.model), bn_statistics(reference)))
+        checked.append(same)
+
+    trainer.callbacks.append(check)
+    trainer.fit()
+    assert checked == [recalibrated] * 3
+    if method == "pwt":
+        assert [r["pruned_filter_fraction"] > 0 for r in trainer.history] == [True] * 3
