@@ -27,7 +27,7 @@ from ..reporting.stats import layer_report, nonzero_parameters, parameter_count,
 from ..sparse import dense_file_bytes, save_sparse
 from .build import build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
-                         fit_parts_to_checkpoint, load_checkpoint, resume_trainer)
+                         fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
 from .distributed import World, process_group, world_from_environment, wrap
 from .trainer import Trainer, TrainerOptions
 
@@ -113,10 +113,12 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     summary = summarize(config, trainer, params_dense, train_seconds)
     summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
-        torch.save({"model": parts.model.state_dict()}, run_dir / MODEL)
+        # atomically, summary last: a run directory with a summary holds a complete model
+        save_checkpoint({"model": parts.model.state_dict()}, run_dir / MODEL)
         if config.method in ("ra", "scratch"):
             summary["sparse_file"] = write_sparse_model(parts.model, run_dir)
-        (run_dir / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        text = json.dumps(summary, indent=2) + "\n"
+        atomic_write(run_dir / SUMMARY, lambda handle: handle.write(text.encode("utf-8")))
     summary["run_dir"] = str(run_dir)
     return summary
 
