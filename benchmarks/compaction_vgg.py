@@ -95,8 +95,9 @@ def main() -> None:
     parser.add_argument("--eval-subset", type=int, default=1000, help="test images evaluated after each epoch")
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--target", type=float, default=0.8)
-    parser.add_argument("--last-epoch-at-target", action=argparse.BooleanOptionalAction, default=True,
-                        help="reach the target after epoch E-1 (rate target/(E-1)), so the last epoch trains at it")
+    parser.add_argument("--reach-epoch", type=int, default=None,
+                        help="the epoch after which the target is reached (rate target/EPOCH; default: the "
+                             "next-to-last, so the last epoch trains at the target)")
     parser.add_argument("--scope", default="layer",
                         help="PWT ranking: layer (every conv pruned to p, the (1-p)^2 theory) or global")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is steadier on a busy machine)")
@@ -107,7 +108,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     base = TrainConfig(model="vgg16", width=args.width, dataset="fashion-mnist", data_dir=args.data_dir,
                        subset=args.subset, epochs=args.epochs, seed=0, device=args.device)
-    rate = args.target / (args.epochs - 1) if args.last_epoch_at_target else None
+    reach = args.reach_epoch if args.reach_epoch is not None else args.epochs - 1
+    if not 1 <= reach <= args.epochs:
+        parser.error(f"--reach-epoch must be between 1 and --epochs ({args.epochs})")
+    rate = args.target / reach
     pwt = base.replace(method="pwt", criterion="l1", target=args.target, scope=args.scope, rate=rate)
     configs = {"dense": base.replace(method="dense"), "pwt-compact": pwt.replace(compact=True),
                "pwt-masked": pwt.replace(compact=False)}
@@ -119,7 +123,7 @@ def main() -> None:
     result = {
         "benchmark": "compaction_vgg", "model": "vgg16", "width": args.width, "dataset": "fashion-mnist (32x32)",
         "epochs": args.epochs, "subset": args.subset, "eval_subset": args.eval_subset, "target": args.target,
-        "scope": args.scope, "rate": rate,
+        "scope": args.scope, "rate": rate, "reach_epoch": reach,
         "threads": args.threads, "device": args.device,
         "runs": {name: {k: v for k, v in r.items() if k not in ("model", "spec", "input_shape")} | {"forward_macs": macs[name]}
                  for name, r in results.items()},
