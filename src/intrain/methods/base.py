@@ -13,13 +13,22 @@ A method is attached to a model and its optimizer, then told what happened throu
 
 Epochs are 0-based in events. ``state_dict()`` / ``load_state_dict()`` hold everything needed to
 resume the method (schedule position, accumulators); masks themselves live in the model's buffers.
+
+Events called out of order raise :class:`~intrain.errors.IntrainError` naming the call and the one
+expected instead: any event before ``attach``; ``on_epoch_begin`` while an epoch is open;
+``on_epoch_end(e)`` while another epoch is open; an epoch begun or ended again, or counting down;
+``on_step_end`` after ``on_epoch_end(e)`` and before ``on_epoch_begin(e + 1)`` (a loop that begins
+its epochs must step inside them). A loop that never calls ``on_epoch_begin`` may call
+``on_step_end`` and ``on_epoch_end`` alone. Subclasses get these checks on their own event methods
+(wrapped once per class by ``__init_subclass__``; ``super()`` calls inside them are not re-checked).
 """
 
 from __future__ import annotations
 
+import functools
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -38,6 +47,36 @@ class PruneEvent:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+EVENTS = ("on_epoch_begin", "on_step_end", "on_epoch_end")
+
+
+def _ordered(event: Callable) -> Callable:
+    """Wrap an event method: check the call order first, record the epoch position after it ran. Calls
+    made from inside another event (``super().on_step_end()``) pass straight through."""
+    if getattr(event, "_ordered", False):
+        return event
+
+    @functools.wraps(event)
+    def checked(self: "PruningMethod", *args: Any, **kwargs: Any) -> Any:
+        if getattr(self, "_in_event", False):
+            return event(self, *args, **kwargs)
+        epoch = kwargs.get("epoch", args[0] if args else None)
+        self._check_order(event.__name__, epoch)
+        self._in_event = True
+        try:
+            result = event(self, *args, **kwargs)
+        finally:
+            self._in_event = False
+        if event.__name__ == "on_epoch_begin":
+            self._epoch_open, self._epochs_begun = epoch, True
+        elif event.__name__ == "on_epoch_end":
+            self._epoch_open, self._epoch_ended = None, epoch
+        return result
+
+    checked._ordered = True  # type: ignore[attr-defined]
+    return checked
+
+
 class PruningMethod:
     """Base class: a method that does nothing (dense training). Subclasses override events."""
 
@@ -48,6 +87,13 @@ class PruningMethod:
         self.optimizer: torch.optim.Optimizer | None = None
         self._stack: ExitStack | None = None
         self.iteration = 0
+        self._reset_order()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in EVENTS:
+            if name in vars(cls):
+                setattr(cls, name, _ordered(vars(cls)[name]))
 
     # ------------------------------------------------------------------ lifecycle
     def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> "PruningMethod":
@@ -55,6 +101,7 @@ class PruningMethod:
         if self.model is not None:
             raise IntrainError(f"{type(self).__name__} is already attached; call detach() first")
         self.model, self.optimizer = model, optimizer
+        self._reset_order()
         self._stack = ExitStack()
         self._install(self._stack)
         return self
@@ -75,8 +122,10 @@ class PruningMethod:
     def reattach(self, optimizer: torch.optim.Optimizer | None = None) -> None:
         """Reinstall hooks after the model's parameters were replaced (compaction) or re-created."""
         model = self._require_model()
+        position = self._epoch_open, self._epoch_ended, self._epochs_begun
         self.detach()
         self.attach(model, optimizer)
+        self._epoch_open, self._epoch_ended, self._epochs_begun = position  # training goes on
 
     def _install(self, stack: ExitStack) -> None:
         """Install hooks (each as a context manager on ``stack``). Override in subclasses."""
@@ -85,6 +134,35 @@ class PruningMethod:
         if self.model is None:
             raise IntrainError(f"{type(self).__name__}: call attach(model, optimizer) before driving its events")
         return self.model
+
+    def _reset_order(self) -> None:
+        """Forget the epoch position (a fresh attach starts a new run)."""
+        self._epoch_open: int | None = None  # begun and not yet ended
+        self._epoch_ended: int | None = None  # the last epoch ended
+        self._epochs_begun = False  # the loop calls on_epoch_begin
+        self._in_event = False
+
+    def _check_order(self, event: str, epoch: int | None) -> None:
+        """Raise if ``event`` (with ``epoch``) is out of order; see the module docstring."""
+        self._require_model()
+        who, open_, ended = type(self).__name__, self._epoch_open, self._epoch_ended
+        if event == "on_epoch_begin":
+            if open_ is not None:
+                raise IntrainError(f"{who}: on_epoch_begin({epoch}) while epoch {open_} is still open; "
+                                   f"call on_epoch_end({open_}) first")
+            if ended is not None and epoch <= ended:
+                raise IntrainError(f"{who}: on_epoch_begin({epoch}) after on_epoch_end({ended}); epochs count up "
+                                   f"(0-based): the next one is {ended + 1}")
+        elif event == "on_epoch_end":
+            if open_ is not None and epoch != open_:
+                raise IntrainError(f"{who}: on_epoch_end({epoch}) while epoch {open_} is open; "
+                                   f"call on_epoch_end({open_})")
+            if open_ is None and ended is not None and epoch <= ended:
+                raise IntrainError(f"{who}: on_epoch_end({epoch}) after on_epoch_end({ended}); "
+                                   f"each epoch ends once and epochs count up (0-based)")
+        elif event == "on_step_end" and open_ is None and self._epochs_begun:
+            raise IntrainError(f"{who}: on_step_end() after on_epoch_end({ended}) and before on_epoch_begin("
+                               f"{ended + 1}); call on_step_end() after each optimizer.step() inside an epoch")
 
     # ------------------------------------------------------------------ events
     def on_epoch_begin(self, epoch: int) -> None:
@@ -99,6 +177,11 @@ class PruningMethod:
         """Call after the last step of epoch ``epoch`` (0-based). Returns the pruning event, if any."""
         self._require_model()
         return None
+
+    # the base class's own events are checked too (subclasses' are wrapped by __init_subclass__)
+    on_epoch_begin = _ordered(on_epoch_begin)
+    on_step_end = _ordered(on_step_end)
+    on_epoch_end = _ordered(on_epoch_end)
 
     # ------------------------------------------------------------------ reporting and state
     def pruned_filter_fraction(self) -> float:

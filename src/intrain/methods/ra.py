@@ -39,7 +39,7 @@ import itertools
 import math
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator, Sequence
@@ -57,40 +57,64 @@ PARTITIONS = ("type", "sensitivity", "none")
 
 
 # ---------------------------------------------------------------------- Eq. 1 and the mask update
-def thresholds(magnitudes: Sequence[torch.Tensor], range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+def thresholds(
+    magnitudes: Sequence[torch.Tensor],
+    range_: float,
+    epsilon: float,
+    *,
+    counts: torch.Tensor | None = None,
+    factors: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
     1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
     and population variance of ``|K|``; the arithmetic runs once on stacked per-layer sums (no
-    host synchronisation, few kernels whatever the number of layers)."""
-    count = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
-    mean = torch.stack([m.sum() for m in magnitudes]).float() / count
-    square = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square() / count
-    std = (square - mean * mean).clamp_min(0).sqrt()
-    return (mean + std * (range_ - epsilon)).clamp_min(0), (mean + std * (range_ + epsilon)).clamp_min(0)
+    host synchronisation, few kernels whatever the number of layers). ``counts`` (the ``n`` of each
+    layer, float32) and ``factors`` (``[[range − ε], [range + ε]]``, float32) may be passed
+    precomputed, as :class:`MaskUpdate` does."""
+    if counts is None:
+        counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
+    if factors is None:
+        factors = _factors(range_, epsilon, magnitudes[0].device)
+    mean = torch.stack([m.sum() for m in magnitudes]).float().div_(counts)
+    std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
+    std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
+    lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
+    return lower, upper
+
+
+def _factors(range_: float, epsilon: float, device: torch.device) -> torch.Tensor:
+    """``[[range − ε], [range + ε]]`` in float32: σ times it is what ``σ * (range ∓ ε)`` computes on a
+    float32 tensor (the Python scalar is rounded to float32 too)."""
+    return torch.tensor([[range_ - epsilon], [range_ + epsilon]], dtype=torch.float32, device=device)
 
 
 @dataclass
 class MaskUpdate:
     """The tensors one pruning step touches: weights, their 0/1 masks, and preallocated scratch
-    (one magnitude buffer per layer, two comparison buffers shared by all)."""
+    (one magnitude buffer per layer, views of one flat buffer, and one comparison buffer shared by
+    all), the per-layer element counts, and the Eq. 1 factors of each ``(range, ε)`` used."""
 
     weights: list[torch.Tensor]
     masks: list[torch.Tensor]
     magnitudes: list[torch.Tensor]
-    tests: list[tuple[torch.Tensor, torch.Tensor]]
+    tests: list[torch.Tensor]
+    counts: torch.Tensor
+    factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
         sizes = [w.numel() for w in weights]
         magnitude = weights[0].new_empty(sum(sizes)) if weights else torch.empty(0)
-        test = weights[0].new_empty(2, max(sizes)) if weights else torch.empty(2, 0)
+        test = weights[0].new_empty(max(sizes)) if weights else torch.empty(0)
         magnitudes = [m.view(w.shape) for m, w in zip(magnitude.split(sizes), weights)]
-        tests = [(test[0, :n].view(w.shape), test[1, :n].view(w.shape)) for n, w in zip(sizes, weights)]
-        return cls(list(weights), list(masks), magnitudes, tests)
+        tests = [test[:n].view(w.shape) for n, w in zip(sizes, weights)]
+        counts = torch.tensor(sizes, dtype=torch.float32, device=magnitude.device)
+        return cls(list(weights), list(masks), magnitudes, tests, counts)
 
     def first(self, layers: int) -> "MaskUpdate":
         """The step restricted to the first ``layers`` layers (same buffers)."""
-        return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers])
+        return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
+                          self.counts[:layers])
 
     @torch.no_grad()
     def __call__(self, range_: float, epsilon: float) -> None:
@@ -99,16 +123,23 @@ class MaskUpdate:
             T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
 
         As ``l ≤ u``, ``(|w| > u) ≤ (|w| ≥ l)`` and the update is one ``clamp(T, min=|w| > u,
-        max=|w| ≥ l)``. Float compares into the preallocated buffers: on CPU these vectorise, where
-        bool compares and bool/float mixing run several times slower.
+        max=|w| ≥ l)``. Float compares into preallocated buffers (``|w| ≥ l`` overwrites ``|w|``,
+        read for the last time): on CPU these vectorise, where bool compares and bool/float mixing
+        run several times slower. Per layer, 6 kernels on its weights and none on the host; the
+        thresholds of all layers take a fixed handful.
         """
         if not self.weights:
             return
-        magnitudes = [torch.abs(w, out=m) for w, m in zip(self.weights, self.magnitudes)]
-        lower, upper = thresholds(magnitudes, range_, epsilon)
-        for magnitude, mask, (above, kept), low, up in zip(magnitudes, self.masks, self.tests, lower.unbind(),
-                                                            upper.unbind()):
-            torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=kept), out=mask)
+        factors = self.factor_cache.get((range_, epsilon))
+        if factors is None:
+            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
+        magnitudes = self.magnitudes
+        for weight, magnitude in zip(self.weights, magnitudes):
+            torch.abs(weight, out=magnitude)
+        lower, upper = thresholds(magnitudes, range_, epsilon, counts=self.counts, factors=factors)
+        for magnitude, mask, above, low, up in zip(magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
+            torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
+                        out=mask)
 
 
 def update_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], range_: float, epsilon: float) -> None:
