@@ -50,7 +50,9 @@ class Preset:
 _PWT_BASE = {
     "paper": TrainConfig(model="vgg16", dataset="cifar10", epochs=80, batch_size=128, optimizer="adam", seed=0),
     # LeNet-5 stands in for VGG-16: a width-0.125 VGG-16 trains ~4x slower per example on a CPU.
-    "cpu": TrainConfig(model="lenet5", dataset="fashion-mnist", subset=3000, epochs=8, batch_size=64,
+    # 16 epochs keep the pruning gradual (5% of the filters per epoch). Measured with 3000 examples
+    # and 8 epochs (10% steps): PWT-L1 80% ended 8.2 points below dense, 5.6 below its own best epoch.
+    "cpu": TrainConfig(model="lenet5", dataset="fashion-mnist", subset=6000, epochs=16, batch_size=64,
                        optimizer="adam", seed=0),
 }
 _LENET_CAFFE = {
