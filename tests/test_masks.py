@@ -25,9 +25,14 @@ def test_layers_are_paired_with_their_batchnorm_and_classifier_excluded():
     assert with_linear[2].norm is net[8]
 
 
-def test_grouped_convolutions_are_refused():
-    with pytest.raises(ConfigError, match="grouped"):
-        find_prunable_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=4)))
+def test_grouped_convolutions_are_refused_and_depthwise_ones_are_not_prunable_layers():
+    with pytest.raises(ConfigError, match=r"grouped convolution \(groups=2.*method ra"):
+        find_prunable_layers(nn.Sequential(nn.Conv2d(4, 4, 3, groups=2)))
+    with pytest.raises(ConfigError, match="grouped"):  # a depthwise conv with a channel multiplier
+        find_prunable_layers(nn.Sequential(nn.Conv2d(4, 8, 3, groups=4)))
+    net = nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(4), nn.Conv2d(4, 4, 3, groups=4), nn.BatchNorm2d(4))
+    layers = find_prunable_layers(net)
+    assert [l.name for l in layers] == ["0"] and layers[0].norm is net[1]  # the depthwise conv follows "0"
 
 
 @pytest.mark.parametrize("make_opt", [

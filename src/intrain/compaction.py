@@ -32,7 +32,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .masks import MASK_BUFFER
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -61,43 +61,157 @@ def dependency_graph(model: nn.Module, example_inputs: torch.Tensor):
     """Torch-Pruning's dependency graph of ``model``, traced on ``example_inputs``.
 
     Tracing runs the model in eval mode; every module's train/eval flag is restored afterwards
-    (BatchNorm running statistics are not touched in eval mode).
+    (BatchNorm running statistics are not touched in eval mode). A model Torch-Pruning cannot trace
+    (a channel shuffle, say) raises a one-line :class:`~intrain.errors.ConfigError`.
     """
     import torch_pruning as tp
 
+    global _tracing
     flags = [(m, m.training) for m in model.modules()]
+    _tracing += 1
     try:
         with torch.enable_grad():
             return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
+    except Exception as exc:  # one line, naming Torch-Pruning's error, instead of its traceback
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"Torch-Pruning could not trace the model's channel structure ({type(exc).__name__}: "
+                          f"{reason}); filter pruning and compaction need it (channel shuffles are not supported); "
+                          "weight pruning (method ra) does not") from exc
     finally:
+        _tracing -= 1
         for module, flag in flags:
             module.training = flag
+
+
+_tracing = 0  # dependency graphs being traced (forward hooks can tell a tracing pass from a real one)
+
+
+def tracing() -> bool:
+    """Whether a :func:`dependency_graph` trace is running (its forward passes are not training)."""
+    return _tracing > 0
 
 
 def _out_channels_fn(graph, module: nn.Module):
     return graph.get_pruner_of_module(module).prune_out_channels
 
 
-def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> list[list[str]]:
-    """Partition the layers ``names`` into groups whose output channels are tied index for index
-    (e.g. the convs feeding one chain of residual additions); uncoupled layers are singletons."""
+@dataclass(frozen=True)
+class FollowerMap:
+    """Channels ``targets`` of the module ``module`` (a depthwise conv or a BatchNorm that is no
+    layer's own) carry the filters ``channels`` of the prunable layer ``layer``."""
+
+    module: str
+    layer: str
+    channels: tuple[int, ...]
+    targets: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ChannelStructure:
+    """How the output channels of a model's prunable layers are tied (:func:`channel_structure`)."""
+
+    groups: tuple[tuple[str, ...], ...]  # layers whose filters are tied index for index
+    followers: tuple[FollowerMap, ...]
+
+
+def _is_depthwise(module: nn.Module) -> bool:
+    from .masks import is_depthwise
+
+    return is_depthwise(module)
+
+
+def _channel_mixing(module: nn.Module) -> bool:
+    """A layer whose every output reads every input channel (of its group): conv or linear."""
+    return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and not _is_depthwise(module)
+
+
+def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
+                               norms: Mapping[str, str | None] | None = None) -> ChannelStructure:
+    """Trace where the output channels of the layers ``names`` go, with Torch-Pruning's groups.
+
+    - Layers whose channels are added (residual connections) or multiplied (a squeeze-and-excitation
+      gate scales the features) are tied index for index: one group.
+    - Depthwise convs and BatchNorms on a layer's channels (other than the layer's own BatchNorm,
+      ``norms[name]``) are followers, with their channel map (concatenations shift it).
+
+    Refused with a :class:`~intrain.errors.ConfigError` naming the module, because compaction could
+    not keep the model's outputs: layers tied other than index for index (a concatenation added to
+    another tensor); a module with per-channel parameters that is neither a conv, a linear, a
+    BatchNorm nor depthwise (LayerNorm, GroupNorm, PReLU, a bare ``nn.Parameter``; grouped convs);
+    channels that no conv or linear reads (they are the model's output); a layer's BatchNorm (paired
+    by definition order) that does not normalise its channels.
+    """
     modules = dict(model.named_modules())
-    name_of = {modules[n]: n for n in names}
-    groups: list[list[str]] = []
+    name_of = {m: n for n, m in modules.items()}
+    roots = {modules[n]: n for n in names}
+    norms = dict(norms or {})
+    paired = {modules[b]: n for n, b in norms.items() if b is not None}
+    groups: list[tuple[str, ...]] = []
+    followers: list[FollowerMap] = []
     seen: set[str] = set()
     for name in names:
-        if name in seen:
-            continue
         module = modules[name]
-        members = [name]
-        for dep, idxs in graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=[0]):
-            other = name_of.get(dep.target.module)
-            if (other is not None and other not in members and graph.is_out_channel_pruning_fn(dep.handler)
-                    and list(idxs) == [0]):
-                members.append(other)
-        seen.update(members)
-        groups.append(members)
-    return groups
+        size = module.weight.shape[0]
+        group = graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=list(range(size)))
+        members, consumers, own_norm, other_norms = [name], 0, norms.get(name) is None, []
+        for item in group.items:
+            dep, target = item.dep, item.dep.target.module
+            channels, targets = tuple(int(i) for i in item.root_idxs), tuple(int(i) for i in item.idxs)
+            identity = channels == targets == tuple(range(size))
+            if graph.is_in_channel_pruning_fn(dep.handler) and not graph.is_out_channel_pruning_fn(dep.handler):
+                if isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and target.groups > 1 and not _is_depthwise(target):
+                    raise ConfigError(f"'{name_of.get(target, target)}' is a grouped convolution reading the channels of "
+                                      f"'{name}': filter pruning does not support grouped convolutions (use method ra)")
+                consumers += _channel_mixing(target)
+                continue
+            if target is module or target not in name_of and not isinstance(target, nn.Parameter):
+                continue  # the layer itself, or one of Torch-Pruning's operators (add, cat, reshape, ...)
+            label = name_of.get(target, "a bare nn.Parameter")
+            if target in roots:
+                if not identity or target.weight.shape[0] != size:
+                    raise ConfigError(f"the filters of '{name}' and '{roots[target]}' are tied, but not index for "
+                                      "index (a concatenation added to another tensor?): filter pruning supports "
+                                      "tied layers of equal width only")
+                if roots[target] not in members:
+                    members.append(roots[target])
+            elif target in paired:  # a layer's own BatchNorm
+                if paired[target] == name:
+                    own_norm = identity
+                else:
+                    other_norms.append((label, paired[target]))
+            elif isinstance(target, _NORMS) or _is_depthwise(target):
+                followers.append(FollowerMap(label, name, channels, targets))
+            else:
+                raise ConfigError(f"'{label}' ({type(target).__name__}) has parameters on the channels of '{name}': "
+                                  "filter pruning supports convolutions, linear layers, BatchNorm and depthwise "
+                                  "convolutions there (use method ra for this model)")
+        for label, owner in other_norms:
+            if owner not in members:
+                raise ConfigError(f"'{label}' normalises channels of '{name}' but is paired with '{owner}' by definition "
+                                  "order: define each BatchNorm right after its layer")
+        if not own_norm:
+            raise ConfigError(f"'{norms[name]}' follows '{name}' in definition order but does not normalise its "
+                              "output: define each BatchNorm right after its layer")
+        if consumers == 0:
+            raise ConfigError(f"no convolution or linear layer reads the channels of '{name}' (they are the model's "
+                              "output): filter pruning cannot remove them; end the model with nn.Linear")
+        if name not in seen:
+            seen.update(members)
+            groups.append(tuple(members))
+    return ChannelStructure(tuple(groups), tuple(followers))
+
+
+def channel_structure(model: nn.Module, example_inputs: torch.Tensor, names: Sequence[str],
+                      norms: Mapping[str, str | None] | None = None) -> ChannelStructure:
+    """:func:`channel_structure_in_graph` on a freshly traced graph of ``model``."""
+    return channel_structure_in_graph(dependency_graph(model, example_inputs), model, names, norms)
+
+
+def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> list[list[str]]:
+    """Partition the layers ``names`` into groups whose output channels are tied index for index
+    (e.g. the convs feeding one chain of residual additions); uncoupled layers are singletons.
+    Refuses what compaction could not keep exact (see :func:`channel_structure_in_graph`)."""
+    return [list(g) for g in channel_structure_in_graph(graph, model, names).groups]
 
 
 def coupled_groups(model: nn.Module, example_inputs: torch.Tensor, names: Sequence[str]) -> list[list[str]]:
@@ -126,6 +240,62 @@ def removable_channels(model: nn.Module, groups: Sequence[Sequence[str]]) -> lis
         if indices:
             plan.append((members[0], indices))
     return plan
+
+
+def _removed_reads(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]]) -> list[tuple[str, nn.Module, list[int]]]:
+    """``(layer, consumer, input channels)``: what each conv or linear would stop reading."""
+    modules = dict(model.named_modules())
+    reads = []
+    for name, indices in plan:
+        module = modules[name]
+        for item in graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=indices).items:
+            target = item.dep.target.module
+            if (graph.is_in_channel_pruning_fn(item.dep.handler) and not graph.is_out_channel_pruning_fn(item.dep.handler)
+                    and _channel_mixing(target)):
+                reads.append((name, target, [int(i) for i in item.idxs]))
+    return reads
+
+
+@torch.no_grad()
+def check_removed_channels_are_zero(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]],
+                                    example_inputs: torch.Tensor) -> None:
+    """Refuse a compaction that would change the model's outputs.
+
+    Removing a channel is exact when every conv or linear layer that reads it reads zeros there.
+    One eval-mode forward pass of two seeded random examples (global RNG untouched, BatchNorm
+    statistics unchanged) checks that for every channel in ``plan``; a non-zero read (an operation
+    mapping zero to non-zero between the pruned layer and its reader, e.g. a sigmoid or an added
+    constant, or a channel shuffle whose index mapping Torch-Pruning gets wrong) raises a :class:`~intrain.errors.ConfigError` before anything is changed.
+    """
+    reads = _removed_reads(model, graph, plan)
+    names = {m: n for n, m in model.named_modules()}
+    found: list[str] = []
+
+    def check(layer: str, consumer: nn.Module, channels: list[int]):
+        def hook(module: nn.Module, inputs) -> None:
+            x = inputs[0]
+            index = torch.tensor(channels, device=x.device)
+            seen = x.index_select(x.dim() - 1 if isinstance(module, nn.Linear) else 1, index)
+            if bool((seen != 0).any()) and not found:
+                found.append(f"'{names[consumer]}' reads pruned channels of '{layer}' that are not zero")
+        return hook
+
+    handles = [read[1].register_forward_pre_hook(check(*read)) for read in reads]
+    flags = [(m, m.training) for m in model.modules()]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((2, *example_inputs.shape[1:]), generator=generator).to(example_inputs)
+    try:
+        model.eval()(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in flags:
+            module.training = flag
+    if found:
+        raise ConfigError(f"compaction would change the model's outputs: {found[0]} (an operation between them maps "
+                          "zero to non-zero, e.g. a sigmoid or an added constant, or moves channels in a way "
+                          "Torch-Pruning does not follow, e.g. a channel shuffle); train without compaction "
+                          "(compact: false) or change that operation")
 
 
 @torch.no_grad()
@@ -229,6 +399,7 @@ def compact(
     plan = removable_channels(model, groups)
     if plan:
         modules = dict(model.named_modules())
+        check_removed_channels_are_zero(model, graph, plan, example_inputs)
         originals = _encode_positions(model)
         try:
             for name, indices in plan:
@@ -294,6 +465,8 @@ def shrink_to_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
 
 
 def _update_size_attributes(module: nn.Module) -> None:
+    if _is_depthwise(module):  # stays depthwise: one group per channel
+        module.groups = module.in_channels = module.out_channels = module.weight.shape[0]
     for kind, attributes in _SIZE_ATTRIBUTES.items():
         if isinstance(module, kind):
             for attribute, tensor_name, dim in attributes:

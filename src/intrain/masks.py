@@ -10,6 +10,14 @@ A pruned filter ``o`` of a conv (or an output neuron of a hidden linear layer) h
   cannot revive it: it stays exactly zero through any number of steps;
 - ``filter_mask[o] = False`` in a bool buffer named ``filter_mask`` on the layer, so the mask is part
   of the model's ``state_dict()``.
+
+A depthwise convolution (``groups == in_channels == out_channels``) has no filters of its own to
+choose: its channel ``c`` filters channel ``c`` of its input only. It is a :class:`Follower` of the
+layers that produce its input: when their filter is pruned, the depthwise channel's weight and bias
+and its BatchNorm's γ/β are zeroed and masked too (otherwise the BatchNorm's β would revive the
+channel), and compaction removes them together. A BatchNorm after a concatenation (DenseNet) follows
+the layers of the concatenated branches the same way. Which channels follow which filters is traced
+with Torch-Pruning's dependency graph (:func:`intrain.compaction.channel_structure`).
 """
 
 from __future__ import annotations
@@ -25,6 +33,12 @@ from .errors import ConfigError
 
 MASK_BUFFER = "filter_mask"
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def is_depthwise(module: nn.Module) -> bool:
+    """A depthwise convolution: one filter per input channel (``groups == in == out > 1``)."""
+    return (isinstance(module, nn.Conv2d) and module.groups > 1
+            and module.groups == module.in_channels == module.out_channels)
 
 
 @dataclass
@@ -65,8 +79,10 @@ def find_prunable_layers(model: nn.Module, *, include_linear: bool = False) -> l
     """Conv layers (and, optionally, hidden linear layers) in definition order, each paired with the
     BatchNorm that directly follows it in module order when its size matches.
 
-    The last linear layer (the classifier) is never prunable. Grouped and depthwise convolutions are
-    refused: their filters are tied to input channels, which filter pruning would silently break.
+    The last linear layer (the classifier) is never prunable. Depthwise convolutions are not
+    prunable layers: they follow their input's filters (see the module docstring). Other grouped
+    convolutions (``1 < groups``, ResNeXt-style) are refused: a filter of theirs sees only its
+    group's input channels, so removing channels would have to keep every group the same size.
     """
     leaves = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear) + _NORMS)]
     linears = [n for n, m in leaves if isinstance(m, nn.Linear)]
@@ -74,10 +90,14 @@ def find_prunable_layers(model: nn.Module, *, include_linear: bool = False) -> l
     layers: list[PrunableLayer] = []
     for i, (name, module) in enumerate(leaves):
         if isinstance(module, nn.Conv2d):
+            if is_depthwise(module):
+                continue
             if module.groups != 1:
                 raise ConfigError(
-                    f"layer '{name}' is a grouped/depthwise convolution (groups={module.groups}); "
-                    "filter pruning of grouped convolutions is not supported"
+                    f"layer '{name}' is a grouped convolution (groups={module.groups}, {module.in_channels} "
+                    f"input and {module.out_channels} output channels): filter pruning supports ordinary "
+                    "(groups=1) and depthwise (groups = input = output channels) convolutions only; "
+                    "weight pruning (method ra) supports any convolution"
                 )
         elif not (isinstance(module, nn.Linear) and include_linear and name != classifier):
             continue
@@ -88,6 +108,52 @@ def find_prunable_layers(model: nn.Module, *, include_linear: bool = False) -> l
                 norm = next_module
         layers.append(PrunableLayer(name, module, norm))
     return layers
+
+
+@dataclass
+class Follower:
+    """A module with per-channel parameters but no filters to choose (a depthwise conv, a BatchNorm
+    after a depthwise conv or a concatenation) whose channels carry prunable layers' filters.
+
+    ``sources`` are ``(layer, layer channels, follower channels)``: channel ``targets[k]`` carries
+    filter ``channels[k]`` of ``layer``. A follower channel is pruned when every filter it carries is
+    (coupled layers are pruned together); channels that carry none (e.g. the network input
+    concatenated) are never pruned. ``mask`` (True = kept) is kept up to date by
+    :func:`sync_followers`; it is not a buffer, it derives from the layers' masks.
+    """
+
+    name: str
+    module: nn.Module  # a depthwise nn.Conv2d or a BatchNorm
+    sources: list[tuple[PrunableLayer, torch.Tensor, torch.Tensor]]
+    mask: torch.Tensor
+
+    @property
+    def params(self) -> list[nn.Parameter]:
+        """Parameters whose first dimension indexes the follower's channels."""
+        found = [getattr(self.module, "weight", None), getattr(self.module, "bias", None)]
+        return [p for p in found if isinstance(p, nn.Parameter)]
+
+
+def follower_channels(module: nn.Module) -> int:
+    return module.weight.shape[0] if isinstance(module, nn.Conv2d) else module.num_features
+
+
+def follower_kept(follower: Follower) -> torch.Tensor:
+    """bool per follower channel: kept unless every filter it carries is pruned."""
+    carried = torch.zeros_like(follower.mask)
+    kept = torch.zeros_like(follower.mask)
+    for layer, channels, targets in follower.sources:
+        targets = targets.to(kept.device)
+        carried[targets] = True
+        kept[targets[layer.mask[channels.to(layer.mask.device)].to(kept.device)]] = True
+    return kept | ~carried
+
+
+def sync_followers(followers: Sequence[Follower], optimizer: torch.optim.Optimizer | None) -> None:
+    """Prune (zero, mask, clear optimizer state of) every follower channel whose filters are all pruned."""
+    for follower in followers:
+        newly = (follower.mask & ~follower_kept(follower)).nonzero().flatten()
+        prune_filters(follower, newly, optimizer)
 
 
 def ensure_mask(layer: PrunableLayer) -> torch.Tensor:
@@ -102,7 +168,7 @@ def ensure_mask(layer: PrunableLayer) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prune_filters(layer: PrunableLayer, indices: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
+def prune_filters(layer: PrunableLayer | Follower, indices: torch.Tensor, optimizer: torch.optim.Optimizer | None) -> None:
     """Prune the filters ``indices`` of ``layer`` for good (see the module docstring)."""
     if indices.numel() == 0:
         return
@@ -133,7 +199,7 @@ def _mask_hook(mask: torch.Tensor):
 
 
 @contextmanager
-def masked_gradients(layers: Sequence[PrunableLayer]) -> Iterator[None]:
+def masked_gradients(layers: Sequence[PrunableLayer | Follower]) -> Iterator[None]:
     """Within the block, gradients of pruned filters' parameters are zero."""
     handles = [p.register_hook(_mask_hook(layer.mask)) for layer in layers for p in layer.params]
     try:

@@ -64,6 +64,68 @@ def test_two_ranks_hold_identical_masks_after_every_pruning_event(tmp_path, crit
     assert [16 - sum(m[0]) for m in masks] == [4, 8, 12]
 
 
+def _compaction_worker(rank: int, port: int, out: str) -> None:
+    """PWT with compaction after every pruning event and the DDP wrapper rebuilt, on a model with a
+    depthwise conv (followers traced inside DDP's first forward pass)."""
+    from intrain.compaction import compact
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.SiLU(),
+                          nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.SiLU(),
+                          nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
+    ddp = wrap(model, torch.device("cpu"))
+    method = pwt(target=0.5, epochs=2, criterion="l1")
+    generator = torch.Generator().manual_seed(100 + rank)  # each rank sees different data
+    method.attach(model, optimizer)
+    for epoch in range(3):
+        method.on_epoch_begin(epoch)
+        for _ in range(3):
+            x, y = torch.randn(8, 1, 7, 7, generator=generator), torch.randint(0, 2, (8,), generator=generator)
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(ddp(x), y).backward()
+            optimizer.step()
+            method.on_step_end()
+        if method.on_epoch_end(epoch) is not None:
+            compact(model, optimizer, example_inputs=torch.zeros(1, 1, 7, 7), method=method)
+            ddp = wrap(model, torch.device("cpu"))  # the old wrapper holds the replaced parameters
+    with torch.no_grad():
+        ddp.eval()(torch.zeros(1, 1, 7, 7))  # DDP broadcasts rank 0's BatchNorm statistics first
+    mine = {"model": model.state_dict(),
+            "optimizer": [{k: v for k, v in optimizer.state[p].items()} for p in model.parameters()],
+            "followers": [f.name for f in method.followers]}
+    gathered = [None, None]
+    dist.all_gather_object(gathered, mine)
+    if rank == 0:
+        a, b = gathered
+        result = {
+            "shapes": {k: list(v.shape) for k, v in a["model"].items()},
+            "model_equal": a["model"].keys() == b["model"].keys()
+            and all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]),
+            "optimizer_equal": len(a["optimizer"]) == len(b["optimizer"]) and all(
+                s.keys() == t.keys() and all(torch.equal(s[k], t[k]) for k in s)
+                for s, t in zip(a["optimizer"], b["optimizer"])),
+            "followers": a["followers"],
+        }
+        with open(out, "w") as f:
+            json.dump(result, f)
+    dist.destroy_process_group()
+
+
+def test_compaction_under_ddp_leaves_identical_models_and_optimizer_states_on_every_rank(tmp_path):
+    out = tmp_path / "compacted.json"
+    mp.spawn(_compaction_worker, args=(free_port(), str(out)), nprocs=2, join=True)
+    result = json.loads(out.read_text())
+    assert result["model_equal"] and result["optimizer_equal"]
+    assert result["shapes"]["0.weight"][0] == 4 and result["shapes"]["3.weight"] == [4, 1, 3, 3]
+    assert result["shapes"]["6.weight"][:2] == [4, 4] and result["shapes"]["11.weight"] == [2, 4]
+    assert result["followers"] == ["3", "4"]  # the depthwise conv and its BatchNorm
+
+
 def test_sum_across_ranks_is_identity_in_one_process():
     t = torch.tensor([1.0, 2.0])
     assert sum_across_ranks(t) is t

@@ -11,6 +11,14 @@ He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global
 layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking
 put 49 of conv2's 50 filters at the bottom.
 
+Models intrain did not define (torchvision's, timm's) work the same way. On the first forward pass
+the method traces the model's channel structure with Torch-Pruning's dependency graph
+(:func:`intrain.compaction.channel_structure`): layers tied by residual additions or
+squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
+BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
+with it. What compaction could not keep exact is refused there with a one-line
+:class:`~intrain.errors.ConfigError`.
+
 The same class runs the prune-then-retrain baseline (PRT-E), which is just another schedule; see
 :mod:`intrain.methods.baselines`.
 """
@@ -25,7 +33,9 @@ from typing import Any, Callable
 import torch
 
 from .. import criteria
-from ..masks import PrunableLayer, ensure_mask, find_prunable_layers, masked_gradients, prune_filters
+from ..errors import IntrainError
+from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
+                     masked_gradients, prune_filters, sync_followers)
 from ..schedules import pruned_fraction
 from .base import PruneEvent, PruningMethod
 
@@ -59,9 +69,12 @@ class FilterPruning(PruningMethod):
         self.layers: list[PrunableLayer] = []
         self._original: dict[str, int] = {}
         self.activations: criteria.ActivationMeans | None = None
-        # layers whose filters are tied by residual additions, pruned together (names; found once)
+        # layers whose filters are tied by residual additions, pruned together (names), and the
+        # modules that carry their channels: traced on the first forward pass and at every attach after
         self.groups: list[list[str]] | None = None
+        self.followers: list[Follower] = []
         self._example_input: torch.Tensor | None = None  # one zero example, shaped like the inputs
+        self._traced = False
 
     # ------------------------------------------------------------------ lifecycle
     def _install(self, stack: ExitStack) -> None:
@@ -72,10 +85,13 @@ class FilterPruning(PruningMethod):
             ensure_mask(layer)
             self._original.setdefault(layer.name, layer.num_filters)
         stack.enter_context(masked_gradients(self.layers))
+        self.followers, self._traced = [], False
         if self._example_input is None:
             # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
-            handle = self.model.register_forward_pre_hook(lambda module, inputs: self._record_input(inputs))
+            handle = self.model.register_forward_pre_hook(lambda module, inputs: self._on_forward(inputs))
             stack.callback(handle.remove)
+        else:
+            self._trace_structure()
         if self.criterion == "mean-activation":
             previous = self.activations
             self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
@@ -83,20 +99,38 @@ class FilterPruning(PruningMethod):
                 self.activations.load_state_dict(previous.state_dict())
             stack.enter_context(self.activations.recording())
 
-    def _record_input(self, inputs: tuple) -> None:
-        """From a forward pre-hook: keep one zero example shaped like the model's input (for tracing)."""
+    def _on_forward(self, inputs: tuple) -> None:
+        """From a forward pre-hook: keep one zero example shaped like the model's input, and trace
+        the channel structure with it on the first training-mode pass (before its backward)."""
+        from ..compaction import tracing
+
+        if tracing():
+            return  # a dependency-graph trace's own forward pass
         if self._example_input is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
             x = inputs[0]
             self._example_input = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if (self._example_input is not None and not self._traced and self.model.training
+                and not torch.is_inference_mode_enabled()):
+            self._trace_structure()
+
+    def _trace_structure(self) -> None:
+        """Find the coupled groups and the followers; zero and mask the followers of pruned filters."""
+        from ..compaction import channel_structure
+
+        names = {module: name for name, module in self.model.named_modules()}
+        structure = channel_structure(self.model, self._example_input, [layer.name for layer in self.layers],
+                                      {layer.name: names.get(layer.norm) for layer in self.layers})
+        self._traced = True
+        self.groups = [list(g) for g in structure.groups]
+        self.followers = build_followers(self.model, self.layers, structure.followers)
+        sync_followers(self.followers, self.optimizer)
+        self._stack.enter_context(masked_gradients(self.followers))
 
     def coupled_layers(self) -> list[list[int]]:
         """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
-        additions: a channel can only be removed when every member has it pruned), traced once with
-        Torch-Pruning's dependency graph after the first forward pass; singletons until then."""
-        if self.groups is None and self._example_input is not None:
-            from ..compaction import coupled_groups
-
-            self.groups = coupled_groups(self.model, self._example_input, [layer.name for layer in self.layers])
+        additions, squeeze-and-excitation gates: a channel can only be removed when every member has it
+        pruned), traced with Torch-Pruning's dependency graph on the first forward pass; singletons
+        until then."""
         position = {layer.name: i for i, layer in enumerate(self.layers)}
         if self.groups is None:
             return [[i] for i in range(len(self.layers))]
@@ -140,6 +174,12 @@ class FilterPruning(PruningMethod):
         Coupled layers (:meth:`coupled_layers`) are ranked as one unit: a channel's score is the mean
         of its members' scores, and pruning it prunes that filter in every member.
         """
+        if not self._traced:
+            if self._example_input is not None:
+                self._trace_structure()
+            elif any(is_depthwise(m) for m in self.model.modules()):
+                raise IntrainError("PWT traces a model's depthwise convolutions on its first forward pass: run one "
+                                   "(a training step) before pruning")
         scores = [s.detach().float().cpu() for s in self.scores(epoch)]
         kept = [layer.mask.cpu() for layer in self.layers]
         groups = self.coupled_layers()
@@ -156,6 +196,7 @@ class FilterPruning(PruningMethod):
                 fresh = idx[kept[i][idx]] if idx.numel() else idx
                 prune_filters(self.layers[i], fresh, self.optimizer)
                 pruned += int(fresh.numel())
+        sync_followers(self.followers, self.optimizer)
         return pruned
 
     # ------------------------------------------------------------------ reporting and state
@@ -181,6 +222,23 @@ class FilterPruning(PruningMethod):
         self._original.update({str(k): int(v) for k, v in state.get("original", {}).items()})
         if self.activations is not None and "activations" in state:
             self.activations.load_state_dict(state["activations"])
+
+
+def build_followers(model: torch.nn.Module, layers: list[PrunableLayer], maps) -> list[Follower]:
+    """:class:`~intrain.masks.Follower` objects (all channels kept) from the traced
+    :class:`~intrain.compaction.FollowerMap` entries, one per follower module."""
+    modules = dict(model.named_modules())
+    by_name = {layer.name: layer for layer in layers}
+    followers: dict[str, Follower] = {}
+    for entry in maps:
+        module = modules[entry.module]
+        if entry.module not in followers:
+            mask = torch.ones(follower_channels(module), dtype=torch.bool, device=module.weight.device
+                              if getattr(module, "weight", None) is not None else None)
+            followers[entry.module] = Follower(entry.module, module, [], mask)
+        followers[entry.module].sources.append(
+            (by_name[entry.layer], torch.tensor(entry.channels, dtype=torch.long), torch.tensor(entry.targets, dtype=torch.long)))
+    return list(followers.values())
 
 
 def _required(original: int, fraction: float) -> int:
