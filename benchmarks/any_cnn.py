@@ -15,6 +15,7 @@ training otherwise: this measures structure, not accuracy. MACs come from :mod:`
 from __future__ import annotations
 
 import argparse
+import importlib
 import copy
 import sys
 import time
@@ -49,6 +50,12 @@ def models() -> dict[str, callable]:
         return found
     for name in ("resnet18", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "densenet121"):
         found[f"torchvision {name}"] = lambda name=name: getattr(tv, name)(weights=None, num_classes=10)
+    try:
+        import timm
+    except ImportError:
+        return found
+    for name in ("resnet18", "mobilenetv3_small_100", "efficientnet_b0"):
+        found[f"timm {name}"] = lambda name=name: timm.create_model(name, pretrained=False, num_classes=10)
     return found
 
 
@@ -102,15 +109,17 @@ def main() -> None:
         table.append([name, f"{b['params']:,}", f"{a['params']:,}", f"{b['forward_macs']:,.0f}",
                       f"{a['forward_macs']:,.0f}", f"{a['forward_macs'] / b['forward_macs']:.3f}",
                       str(r["followers"]), f"{r['max_output_difference']:.1e}"])
-    try:
-        import torchvision
-        vision = torchvision.__version__
-    except ImportError:
-        vision = None
     emit(args.name, {"benchmark": "any_cnn", "fraction": args.fraction, "scope": "layer", "criterion": "l1",
                      "input": list(SHAPE), "threads": args.threads, "torch": torch.__version__,
-                     "torchvision": vision, "models": results},
+                     "torchvision": version_of("torchvision"), "timm": version_of("timm"), "models": results},
          table)
+
+
+def version_of(package: str) -> str | None:
+    try:
+        return importlib.import_module(package).__version__
+    except ImportError:
+        return None
 
 
 if __name__ == "__main__":
