@@ -335,3 +335,23 @@ def test_torchvision_models_pwt_cannot_compact_exactly_are_refused_in_one_line(n
         pwt(target=0.5, epochs=1).attach(model, optimizer)
         train_step(model, optimizer, x, y)
     assert "\n" not in str(error.value)
+
+
+# ---------------------------------------------------------------------- timm, when installed
+TIMM = ("resnet18", "mobilenetv3_small_050", "efficientnet_b0")
+
+
+@pytest.mark.parametrize("name", TIMM)
+def test_timm_models_prune_and_compact_exactly(name):
+    timm = pytest.importorskip("timm")
+    shape = (3, 32, 32)
+    # no dropout, so that train-mode outputs are deterministic and comparable
+    model, optimizer, method = pruned_run(lambda: timm.create_model(name, pretrained=False, num_classes=10,
+                                                                    drop_rate=0.0), shape=shape)
+    masked = copy.deepcopy(model)
+    result = compact(model, optimizer, example_inputs=example(shape=shape), method=method)
+    assert result.params_after < 0.6 * result.params_before
+    x = batches(1, batch=2, seed=7, shape=shape)[0][0]
+    assert max_diff(model, masked, x, train=False) <= 1e-4
+    assert max_diff(model, masked, x, train=True) <= 1e-4
+    assert all(bool(layer.mask.all()) for layer in method.layers)
