@@ -343,15 +343,16 @@ TIMM = ("resnet18", "mobilenetv3_small_050", "efficientnet_b0")
 
 @pytest.mark.parametrize("name", TIMM)
 def test_timm_models_prune_and_compact_exactly(name):
+    """In float64: at 32x32 input these nets end at 1x1 feature maps, where train-mode BatchNorm over
+    a batch of 4 divides by tiny variances and float32 rounding would dominate the comparison."""
     timm = pytest.importorskip("timm")
-    shape = (3, 32, 32)
-    # no dropout, so that train-mode outputs are deterministic and comparable
-    model, optimizer, method = pruned_run(lambda: timm.create_model(name, pretrained=False, num_classes=10,
-                                                                    drop_rate=0.0), shape=shape)
+    shape, dtype = (3, 32, 32), torch.float64
+    model, optimizer, method = pruned_run(lambda: timm.create_model(name, pretrained=False, num_classes=10),
+                                          dtype=dtype, shape=shape)
     masked = copy.deepcopy(model)
-    result = compact(model, optimizer, example_inputs=example(shape=shape), method=method)
+    result = compact(model, optimizer, example_inputs=example(dtype, shape=shape), method=method)
     assert result.params_after < 0.6 * result.params_before
-    x = batches(1, batch=2, seed=7, shape=shape)[0][0]
-    assert max_diff(model, masked, x, train=False) <= 1e-4
-    assert max_diff(model, masked, x, train=True) <= 1e-4
+    x = batches(1, seed=7, dtype=dtype, shape=shape)[0][0]
+    assert max_diff(model, masked, x, train=False) <= 1e-10
+    assert max_diff(model, masked, x, train=True) <= 1e-10
     assert all(bool(layer.mask.all()) for layer in method.layers)
