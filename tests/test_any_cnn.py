@@ -16,7 +16,7 @@ from intrain.errors import ConfigError, IntrainError
 from intrain.export import forward_macs
 from intrain.masks import find_prunable_layers, prune_filters
 from intrain.methods import pwt, ra
-from test_compaction import make_optimizer, max_diff, train_step
+from test_compaction import assert_same_state, make_optimizer, max_diff, train_step
 
 NAMES = list(ZOO)
 
@@ -91,12 +91,7 @@ def test_next_steps_give_the_masked_models_kept_weights(name, kind):
         train_step(masked, masked_optimizer, x, y)
     assert twin.followers or name == "resnet18"
     compact(masked, None, example_inputs=example(torch.float64))
-    got, want = model.state_dict(), masked.state_dict()
-    assert got.keys() == want.keys()
-    for key in got:
-        assert got[key].shape == want[key].shape, key
-        if got[key].is_floating_point():
-            torch.testing.assert_close(got[key], want[key], atol=1e-9, rtol=1e-9, msg=key)
+    assert_same_state(model, masked)
 
 
 def test_a_depthwise_conv_and_its_batchnorm_follow_the_conv_that_feeds_them():

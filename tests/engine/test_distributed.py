@@ -22,6 +22,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def train_steps(ddp, optimizer, method, generator, steps: int) -> None:
+    """``steps`` training steps (each followed by the method's on_step_end) on random 1x7x7 images."""
+    for _ in range(steps):
+        x, y = torch.randn(8, 1, 7, 7, generator=generator), torch.randint(0, 2, (8,), generator=generator)
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(ddp(x), y).backward()
+        optimizer.step()
+        method.on_step_end()
+
+
 def _worker(rank: int, port: int, criterion: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -36,12 +46,7 @@ def _worker(rank: int, port: int, criterion: str, out: str) -> None:
     with method.attached(model, optimizer):
         for epoch in range(3):
             method.on_epoch_begin(epoch)
-            for _ in range(4):
-                x, y = torch.randn(8, 1, 7, 7, generator=generator), torch.randint(0, 2, (8,), generator=generator)
-                optimizer.zero_grad()
-                nn.functional.cross_entropy(ddp(x), y).backward()
-                optimizer.step()
-                method.on_step_end()
+            train_steps(ddp, optimizer, method, generator, 4)
             method.on_epoch_end(epoch)
             mine = torch.cat([model[0].filter_mask, model[3].filter_mask]).int()
             gathered = [torch.zeros_like(mine) for _ in range(2)]
@@ -84,12 +89,7 @@ def _compaction_worker(rank: int, port: int, out: str) -> None:
     method.attach(model, optimizer)
     for epoch in range(3):
         method.on_epoch_begin(epoch)
-        for _ in range(3):
-            x, y = torch.randn(8, 1, 7, 7, generator=generator), torch.randint(0, 2, (8,), generator=generator)
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(ddp(x), y).backward()
-            optimizer.step()
-            method.on_step_end()
+        train_steps(ddp, optimizer, method, generator, 3)
         if method.on_epoch_end(epoch) is not None:
             compact(model, optimizer, example_inputs=torch.zeros(1, 1, 7, 7), method=method)
             ddp = wrap(model, torch.device("cpu"))  # the old wrapper holds the replaced parameters
