@@ -127,3 +127,25 @@ def test_sigterm_stops_at_a_step_keeps_the_checkpoint_and_resumes(tmp_path):
     assert not (run_dir / "summary.json").exists()
     finish(start(["--resume", str(run_dir)]))
     assert len(read_history(run_dir)) == EPOCHS
+
+
+def test_resuming_an_ra_sensitivity_run_reuses_the_checkpointed_probe(tmp_path, monkeypatch):
+    """The probe phase (a tenth of the training) is not run again on resume: its result is in the
+    checkpoint, and the resumed run reports the same probe and partition."""
+    from intrain.config import TrainConfig
+    from intrain.engine import build as build_module
+    from intrain.engine import run
+
+    out = tmp_path / "run"
+    config = TrainConfig(model="lenet5", width=0.5, dataset="demo", subset=200, batch_size=20, epochs=2, seed=3,
+                         method="ra", partition="sensitivity", out=str(out))
+    first = run.train(config, quiet=True, progress=False)
+    (out / "summary.json").unlink()  # as if killed after its last checkpoint
+
+    def probe_again(*args, **kwargs):
+        raise AssertionError("the probe phase ran again on resume")
+
+    monkeypatch.setattr(build_module, "run_probe", probe_again)
+    again = run.resume(out, quiet=True, progress=False)
+    assert again["ra"]["probe"] == first["ra"]["probe"]
+    assert again["ra"]["classes"] == first["ra"]["classes"]

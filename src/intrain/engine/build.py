@@ -108,10 +108,12 @@ def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: Probe
     raise ConfigError(f"method: '{config.method}' is not available in this version")
 
 
-def build(config: TrainConfig, world: World = World()) -> RunParts:
+def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None = None) -> RunParts:
     """Data, model, optimizer, schedule and pruning method for ``config``, seeded.
 
     With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
+    RA's probe phase runs here when the config needs one, unless ``probe`` (e.g. from a checkpoint
+    being resumed) is given.
     """
     device = resolve_device(config.device, world)
     if config.batch_size % world.size:
@@ -129,7 +131,8 @@ def build(config: TrainConfig, world: World = World()) -> RunParts:
                               train=False, device=device, seed=config.seed, pad_to=pad_to)
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
-    probe = run_probe(config, model, train_loader) if needs_probe(config) else None
+    if probe is None and needs_probe(config):
+        probe = run_probe(config, model, train_loader)
     method = make_method(config, len(train_loader), probe)
     return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device)
 

@@ -25,6 +25,7 @@ from ..errors import CheckpointError, ConfigError
 from ..costs import EpochCostMeter, measured_latency, run_cost_summary
 from ..reporting.stats import layer_report, nonzero_parameters, parameter_count, sparsity
 from ..sparse import dense_file_bytes, save_sparse
+from ..methods.ra import ProbeResult
 from .build import build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
                          fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
@@ -68,7 +69,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out) if config.out else default_run_dir(config)
-    parts = build(config, world)
+    parts = build(config, world, probe=checkpointed_probe(checkpoint))
     params_dense = parameter_count(parts.model)
     meter = cost_meter(config, parts)
     dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
@@ -121,6 +122,12 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         atomic_write(run_dir / SUMMARY, lambda handle: handle.write(text.encode("utf-8")))
     summary["run_dir"] = str(run_dir)
     return summary
+
+
+def checkpointed_probe(checkpoint: dict[str, Any] | None) -> ProbeResult | None:
+    """RA's probe result saved in a checkpoint being resumed: the probe phase need not run again."""
+    saved = checkpoint["method"].get("probe") if checkpoint is not None else None
+    return ProbeResult(**saved) if saved else None
 
 
 def make_run_dir(run_dir: Path) -> None:
