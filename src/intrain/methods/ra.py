@@ -303,6 +303,8 @@ class RedundancyAwareTraining(PruningMethod):
         probe: ProbeResult | None = None,
     ) -> None:
         super().__init__()
+        if not (math.isfinite(range_) and math.isfinite(epsilon) and epsilon >= 0):
+            raise ConfigError(f"range and epsilon must be finite (epsilon >= 0), got {range_}, {epsilon}")
         if partition not in PARTITIONS:
             raise ConfigError(f"partition: unknown value '{partition}'; choose one of: {', '.join(PARTITIONS)}")
         self.range, self.epsilon, self.partition = range_, epsilon, partition
@@ -452,19 +454,4 @@ def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> 
     return [list(c) for c in classes]
 
 
-def ra(
-    *,
-    range_: float = 2.0,
-    epsilon: float = 0.1,
-    partition: str = "type",
-    classes: Sequence[Sequence[str]] | None = None,
-    extending_interval: int | None = None,
-    total_iterations: int | None = None,
-    probe: ProbeResult | None = None,
-) -> RedundancyAwareTraining:
-    """RA-``range``-``ε`` (the paper's naming): see :class:`RedundancyAwareTraining`."""
-    if not (math.isfinite(range_) and math.isfinite(epsilon) and epsilon >= 0):
-        raise ConfigError(f"range and epsilon must be finite (epsilon >= 0), got {range_}, {epsilon}")
-    return RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition=partition, classes=classes,
-                                   extending_interval=extending_interval, total_iterations=total_iterations,
-                                   probe=probe)
+ra = RedundancyAwareTraining  # RA-``range``-``ε`` in the paper's naming: ``ra(range_=2.0, epsilon=0.1)``
