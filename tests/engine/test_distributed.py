@@ -32,6 +32,14 @@ def train_steps(ddp, optimizer, method, generator, steps: int) -> None:
         method.on_step_end()
 
 
+def leave() -> None:
+    """Leave the group once both ranks are done with it; callers drop their DDP wrapper first
+    (destroying the group under a live wrapper aborted a rank once in six fresh-clone runs:
+    "terminate called without an active exception")."""
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def _worker(rank: int, port: int, criterion: str, out: str) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -55,7 +63,8 @@ def _worker(rank: int, port: int, criterion: str, out: str) -> None:
     if rank == 0:
         with open(out, "w") as f:
             json.dump(masks, f)
-    dist.destroy_process_group()
+    del ddp
+    leave()
 
 
 @pytest.mark.parametrize("criterion", ["l1", "mean-activation", "random"])
@@ -113,7 +122,8 @@ def _compaction_worker(rank: int, port: int, out: str) -> None:
         }
         with open(out, "w") as f:
             json.dump(result, f)
-    dist.destroy_process_group()
+    del ddp
+    leave()
 
 
 def test_compaction_under_ddp_leaves_identical_models_and_optimizer_states_on_every_rank(tmp_path):

@@ -59,6 +59,7 @@ def process_group(world: World, device: torch.device) -> Iterator[World]:
     dist.init_process_group(backend=backend)
     try:
         yield world
+        dist.barrier()  # every rank done with its collectives before the group goes (not after an error)
     finally:
         dist.destroy_process_group()
 
