@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,12 +15,6 @@ from intrain.engine.distributed import World, sum_across_ranks, world_from_envir
 from intrain.methods import pwt
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def train_steps(ddp, optimizer, method, generator, steps: int) -> None:
     """``steps`` training steps (each followed by the method's on_step_end) on random 1x7x7 images."""
     for _ in range(steps):
@@ -33,16 +26,23 @@ def train_steps(ddp, optimizer, method, generator, steps: int) -> None:
 
 
 def leave() -> None:
-    """Leave the group once both ranks are done with it; callers drop their DDP wrapper first
-    (destroying the group under a live wrapper aborted a rank once in six fresh-clone runs:
-    "terminate called without an active exception")."""
+    """Leave the group once both ranks are done with it (callers drop their DDP wrapper first), and
+    end the process."""
     dist.barrier()
     dist.destroy_process_group()
+    # About one spawned test in twenty, a rank that had finished all of the above then aborted in
+    # interpreter teardown ("terminate called without an active exception", SIGABRT), after its
+    # results were written. Leave without running finalisers; the cause is not found yet.
+    os._exit(0)
 
 
-def _worker(rank: int, port: int, criterion: str, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+def join(rank: int, store: str) -> None:
+    """Join a 2-rank gloo group through a file store: no TCP port to pick, race for or wait on."""
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+
+
+def _worker(rank: int, store: str, criterion: str, out: str) -> None:
+    join(rank, store)
     torch.manual_seed(0)  # identical initial weights on both ranks
     model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8),
                           nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
@@ -70,7 +70,7 @@ def _worker(rank: int, port: int, criterion: str, out: str) -> None:
 @pytest.mark.parametrize("criterion", ["l1", "mean-activation", "random"])
 def test_two_ranks_hold_identical_masks_after_every_pruning_event(tmp_path, criterion):
     out = tmp_path / "masks.json"
-    mp.spawn(_worker, args=(free_port(), criterion, str(out)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(str(tmp_path / "store"), criterion, str(out)), nprocs=2, join=True)
     masks = json.loads(out.read_text())
     assert len(masks) == 3
     for rank0, rank1 in masks:
@@ -78,13 +78,12 @@ def test_two_ranks_hold_identical_masks_after_every_pruning_event(tmp_path, crit
     assert [16 - sum(m[0]) for m in masks] == [4, 8, 12]
 
 
-def _compaction_worker(rank: int, port: int, out: str) -> None:
+def _compaction_worker(rank: int, store: str, out: str) -> None:
     """PWT with compaction after every pruning event and the DDP wrapper rebuilt, on a model with a
     depthwise conv (followers traced inside DDP's first forward pass)."""
     from intrain.compaction import compact
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=2)
+    join(rank, store)
     torch.set_num_threads(1)
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1, 8, 3), nn.BatchNorm2d(8), nn.SiLU(),
@@ -128,7 +127,7 @@ def _compaction_worker(rank: int, port: int, out: str) -> None:
 
 def test_compaction_under_ddp_leaves_identical_models_and_optimizer_states_on_every_rank(tmp_path):
     out = tmp_path / "compacted.json"
-    mp.spawn(_compaction_worker, args=(free_port(), str(out)), nprocs=2, join=True)
+    mp.spawn(_compaction_worker, args=(str(tmp_path / "store"), str(out)), nprocs=2, join=True)
     result = json.loads(out.read_text())
     assert result["model_equal"] and result["optimizer_equal"]
     assert result["shapes"]["0.weight"][0] == 4 and result["shapes"]["3.weight"] == [4, 1, 3, 3]
