@@ -100,6 +100,8 @@ def main() -> None:
                              "next-to-last, so the last epoch trains at the target)")
     parser.add_argument("--scope", default="layer",
                         help="PWT ranking: layer (every conv pruned to p, the (1-p)^2 theory) or global")
+    parser.add_argument("--lr-schedule", default="constant", help="constant, step, cosine or inv (all three runs)")
+    parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is steadier on a busy machine)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
@@ -107,7 +109,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     base = TrainConfig(model="vgg16", width=args.width, dataset="fashion-mnist", data_dir=args.data_dir,
-                       subset=args.subset, epochs=args.epochs, seed=0, device=args.device)
+                       subset=args.subset, epochs=args.epochs, seed=0, device=args.device,
+                       lr_schedule=args.lr_schedule, batch_size=args.batch_size)
     reach = args.reach_epoch if args.reach_epoch is not None else args.epochs - 1
     if not 1 <= reach <= args.epochs:
         parser.error(f"--reach-epoch must be between 1 and --epochs ({args.epochs})")
@@ -124,6 +127,7 @@ def main() -> None:
         "benchmark": "compaction_vgg", "model": "vgg16", "width": args.width, "dataset": "fashion-mnist (32x32)",
         "epochs": args.epochs, "subset": args.subset, "eval_subset": args.eval_subset, "target": args.target,
         "scope": args.scope, "rate": rate, "reach_epoch": reach,
+        "lr_schedule": args.lr_schedule, "batch_size": args.batch_size,
         "threads": args.threads, "device": args.device,
         "runs": {name: {k: v for k, v in r.items() if k not in ("model", "spec", "input_shape")} | {"forward_macs": macs[name]}
                  for name, r in results.items()},

@@ -41,6 +41,15 @@ def test_train_writes_the_run_directory_contract(tmp_path, capsys):
     assert (out / "model.pt").exists()
 
 
+def test_train_prints_a_note_when_the_last_prune_leaves_no_learning_rate(tmp_path, capsys):
+    code = main(["train", "--model", "lenet5", "--dataset", "demo", "--method", "pwt", "--target", "0.5",
+                 "--epochs", "2", "--subset", "200", "--batch-size", "50", "--lr-schedule", "cosine",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert err.count("intrain: note: pwt prunes for the last time after epoch 2 of 2") == 1
+
+
 @pytest.mark.parametrize("argv, fragment", [
     (["train", "--model", "alexnet", "--dataset", "demo"], "unknown model 'alexnet'"),
     (["train", "--dataset", "imagenet21k"], "unknown dataset"),

@@ -80,3 +80,25 @@ def test_missing_and_binary_files(tmp_path):
 def test_config_round_trips_through_to_dict():
     c = TrainConfig(method="ra", classes=(("conv1", "conv2"), ("fc1",)))
     assert TrainConfig.from_dict(c.to_dict()) == c
+
+
+@pytest.mark.parametrize("changes, last", [
+    (dict(method="pwt", epochs=16, target=0.8), 16),  # the paper's schedule: the target at the last epoch
+    (dict(method="pwt", epochs=16, target=0.8, rate=0.1), 8),
+    (dict(method="pwt", epochs=10, target=0.9, rate=0.01, every=3), 9),  # never reached: the last event
+    (dict(method="prt", epochs=20, target=0.5, prune_epoch=12), 12),
+    (dict(method="ra"), None),
+    (dict(method="dense"), None),
+])
+def test_last_prune_epoch(changes, last):
+    assert TrainConfig(**changes).last_prune_epoch == last
+
+
+def test_a_late_last_prune_under_a_decayed_learning_rate_is_flagged():
+    late = TrainConfig(method="pwt", epochs=16, target=0.8, rate=0.8 / 15, lr_schedule="cosine")
+    (note,) = late.advisories()
+    assert "after epoch 15 of 16" in note and "down to 1% of its start" in note and "\n" not in note
+    assert TrainConfig(method="pwt", epochs=16, target=0.8, rate=0.1, lr_schedule="cosine").advisories() == []  # 50% left
+    assert late.replace(lr_schedule="constant").advisories() == []
+    assert TrainConfig(method="pwt", epochs=40, target=0.5, lr_schedule="step", lr_step_epochs=10).advisories()  # 0.1^4
+    assert TrainConfig(method="prt", epochs=20, target=0.5, prune_epoch=19, lr_schedule="cosine").advisories() == []

@@ -14,6 +14,7 @@ Run directory contract (users script against these names):
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,8 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
               f"({len(parts.train_loader)} batches/epoch, device {parts.device}{ranks}) -> {run_dir}", flush=True)
+        for note in config.advisories():
+            print(f"intrain: note: {note}", file=sys.stderr, flush=True)
     parts.method.attach(parts.model, parts.optimizer)
     if checkpoint is not None:
         resume_trainer(trainer, checkpoint, run_dir / CHECKPOINT)
