@@ -102,6 +102,8 @@ def main() -> None:
                         help="PWT ranking: layer (every conv pruned to p, the (1-p)^2 theory) or global")
     parser.add_argument("--lr-schedule", default="constant", help="constant, step, cosine or inv (all three runs)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--skip-masked", action="store_true",
+                        help="train dense and compacted only (the masked run costs as much as dense: ratio ~1)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is steadier on a busy machine)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
@@ -118,6 +120,8 @@ def main() -> None:
     pwt = base.replace(method="pwt", criterion="l1", target=args.target, scope=args.scope, rate=rate)
     configs = {"dense": base.replace(method="dense"), "pwt-compact": pwt.replace(compact=True),
                "pwt-masked": pwt.replace(compact=False)}
+    if args.skip_masked:
+        del configs["pwt-masked"]
     results = run_interleaved(configs, args.epochs, args.eval_subset)
     dense, compacted = results["dense"], results["pwt-compact"]
     latency = compare_latency(make_model(base, dense["spec"]).eval(), compacted["model"].eval(), dense["input_shape"],
