@@ -6,7 +6,7 @@ size. Compare ``step / dense`` with (1 - p)^2 (what the conv MACs predict) and 1
 BatchNorm, ReLU, pooling and the first conv scale): where the measured ratio lies shows what a CPU
 step is made of at that width. No data, no accuracy: shapes only.
 
-    python benchmarks/compact_step_time.py [--width 0.25] [--epochs 15] [--target 0.8] [--threads 1]
+    python benchmarks/compact_step_time.py [--width 0.25] [--epochs 15] [--target 0.8] [--threads 1] [--name NAME]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=5, help="timed steps per size (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--name", default="compact_step_time", help="results file benchmarks/results/NAME.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -68,7 +69,7 @@ def main() -> None:
         p = r["pruned"]
         table.append([f"{100 * p:.1f}%", f"{1e3 * r['step_seconds']:.1f}", f"{r['step_seconds'] / dense:.3f}",
                       f"{(1 - p) ** 2:.3f}", f"{1 - p:.3f}", f"{r['compact_seconds']:.3f}"])
-    emit("compact_step_time", {"benchmark": "compact_step_time", "model": "vgg16", "width": args.width,
+    emit(args.name, {"benchmark": "compact_step_time", "model": "vgg16", "width": args.width,
                                "batch_size": args.batch_size, "threads": args.threads, "rows": rows}, table)
 
 

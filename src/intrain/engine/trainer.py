@@ -3,8 +3,13 @@
 Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``), let
 the method prune (``method.on_epoch_end``), re-estimate BatchNorm statistics after a prune (stale
 statistics make eval-mode accuracy collapse; training itself does not use them, so this costs
-evaluation time, except after the last epoch's prune, where the final model needs it), evaluate on
-the test set, and hand a record of the epoch to the callbacks (history file, checkpoint).
+evaluation time), evaluate on the test set, and hand a record of the epoch to the callbacks
+(history file, checkpoint).
+
+After the last epoch the statistics are re-estimated whatever the method, dense included, and this
+counts as training time: the final model is the one users keep. Running averages lag behind weights
+that still move: a dense VGG-16 (width 0.25, 6 epochs of constant-rate Adam on 4,000 Fashion-MNIST
+images) measured 75.7% test accuracy with them and 82.0% re-estimated.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ EpochCallback = Callable[["Trainer", dict[str, Any]], None]
 @dataclass
 class TrainerOptions:
     epochs: int
-    recalibrate_bn_batches: int = 50  # forward passes to re-estimate BN statistics after a prune
+    recalibrate_bn_batches: int = 50  # forward passes to re-estimate BN statistics after a prune and at the end
     progress: bool = True  # a progress bar on a terminal
     quiet: bool = False  # no per-epoch line either
 
@@ -103,7 +108,7 @@ class Trainer:
         if event is not None and self.after_prune is not None:
             self.after_prune(self, event)
         last = epoch + 1 == self.options.epochs
-        if event is not None and last:  # the final model needs it: training time
+        if last:  # the final model's statistics, from its final weights (pruned or not): training time
             self._recalibrate(epoch)
         check_finite_weights(self.model, epoch, len(self.train_loader))
         epoch_seconds = time.perf_counter() - start
