@@ -17,6 +17,7 @@ costs benchmark time); the final accuracy uses all of them. Default budget: abou
 on 2 busy cores (16 epochs of 4,000 training images, 1 intra-op thread).
 
     python benchmarks/compaction_vgg.py [--epochs 16] [--subset 4000] [--threads 1] [--data-dir ../shared/data]
+        [--skip-masked] [--scratch] [--width 0.25] [--reach-epoch E] [--lr-schedule constant] [--name NAME]
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ from intrain.data import BatchLoader  # noqa: E402
 from intrain.engine.build import build, make_model  # noqa: E402
 from intrain.engine.run import compaction_hook  # noqa: E402
 from intrain.engine.trainer import Trainer, TrainerOptions  # noqa: E402
+from intrain.compaction import compact  # noqa: E402
 from intrain.export import compare_latency, forward_macs  # noqa: E402
+from intrain.masks import MASK_BUFFER  # noqa: E402
+from intrain.methods import pwt as pwt_method  # noqa: E402
+from intrain.models.init import init_weights  # noqa: E402
 
 
 
@@ -46,9 +51,32 @@ def first_images(loader: BatchLoader, count: int) -> BatchLoader:
                        batch_size=loader.batch_size, train=False, device=loader.device)
 
 
-def make_trainer(config: TrainConfig, eval_subset: int):
-    """The library's trainer for one configuration (per-epoch evaluation on ``eval_subset`` images)."""
+def scratch_architecture(parts, target: float) -> None:
+    """Shrink ``parts``' freshly built dense model, in place, to the shapes PWT ends with (``layer``
+    scope prunes ceil(target * filters) of every conv, whatever the scores), and draw new weights."""
+    example = torch.zeros(1, *parts.test_loader.images.shape[1:])
+    method = pwt_method(target=target, epochs=1, criterion="l1").attach(parts.model, parts.optimizer)
+    parts.model.train()(example.repeat(2, 1, 1, 1))  # the structure trace (BatchNorm statistics are reset below)
+    method.prune_to(target)
+    compact(parts.model, parts.optimizer, example_inputs=example, method=method)
+    method.detach()
+    for name, buffer in list(parts.model.named_buffers()):
+        if name.endswith(MASK_BUFFER):
+            module, _, attribute = name.rpartition(".")
+            delattr(parts.model.get_submodule(module), attribute)
+    init_weights(parts.model)
+    for module in parts.model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+    parts.optimizer.state.clear()
+
+
+def make_trainer(config: TrainConfig, eval_subset: int, scratch_target: float | None = None):
+    """The library's trainer for one configuration (per-epoch evaluation on ``eval_subset`` images);
+    with ``scratch_target``, the model is PWT's final compact architecture, freshly initialised."""
     parts = build(config)
+    if scratch_target is not None:
+        scratch_architecture(parts, scratch_target)
     trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, first_images(parts.test_loader, eval_subset),
                       options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
                                              progress=False, quiet=True),
@@ -58,10 +86,13 @@ def make_trainer(config: TrainConfig, eval_subset: int):
     return parts, trainer
 
 
-def run_interleaved(configs: dict[str, TrainConfig], epochs: int, eval_subset: int) -> dict[str, dict]:
+def run_interleaved(configs: dict[str, TrainConfig], epochs: int, eval_subset: int,
+                    scratch_target: float | None = None) -> dict[str, dict]:
     """Train the configurations epoch by epoch in turn, so that the load of a shared machine falls on
-    all of them alike (each run has its own seeded data order and model: results do not change)."""
-    runs = {name: make_trainer(config, eval_subset) for name, config in configs.items()}
+    all of them alike (each run has its own seeded data order and model: results do not change).
+    The run named ``compact-scratch`` gets PWT's final architecture (:func:`scratch_architecture`)."""
+    runs = {name: make_trainer(config, eval_subset, scratch_target if name == "compact-scratch" else None)
+            for name, config in configs.items()}
     for epoch in range(epochs):
         for name, (_, trainer) in runs.items():
             record = trainer.run_epoch(epoch)
@@ -104,6 +135,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--skip-masked", action="store_true",
                         help="train dense and compacted only (the masked run costs as much as dense: ratio ~1)")
+    parser.add_argument("--scratch", action="store_true",
+                        help="also train PWT's final compact architecture from scratch (a capacity reference)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 is steadier on a busy machine)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
@@ -122,7 +155,9 @@ def main() -> None:
                "pwt-masked": pwt.replace(compact=False)}
     if args.skip_masked:
         del configs["pwt-masked"]
-    results = run_interleaved(configs, args.epochs, args.eval_subset)
+    if args.scratch:
+        configs["compact-scratch"] = base.replace(method="dense")
+    results = run_interleaved(configs, args.epochs, args.eval_subset, args.target)
     dense, compacted = results["dense"], results["pwt-compact"]
     latency = compare_latency(make_model(base, dense["spec"]).eval(), compacted["model"].eval(), dense["input_shape"],
                               repeats=20)
