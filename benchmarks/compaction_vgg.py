@@ -36,7 +36,7 @@ from intrain.data import BatchLoader  # noqa: E402
 from intrain.engine.build import build, make_model  # noqa: E402
 from intrain.engine.run import compaction_hook  # noqa: E402
 from intrain.engine.trainer import Trainer, TrainerOptions  # noqa: E402
-from intrain.compaction import compact  # noqa: E402
+from intrain.compaction import compact, masked_layers  # noqa: E402
 from intrain.export import compare_latency, forward_macs  # noqa: E402
 from intrain.masks import MASK_BUFFER  # noqa: E402
 from intrain.methods import pwt as pwt_method  # noqa: E402
@@ -56,18 +56,12 @@ def scratch_architecture(parts, target: float) -> None:
     scope prunes ceil(target * filters) of every conv, whatever the scores), and draw new weights."""
     example = torch.zeros(1, *parts.test_loader.images.shape[1:])
     method = pwt_method(target=target, epochs=1, criterion="l1").attach(parts.model, parts.optimizer)
-    parts.model.train()(example.repeat(2, 1, 1, 1))  # the structure trace (BatchNorm statistics are reset below)
     method.prune_to(target)
     compact(parts.model, parts.optimizer, example_inputs=example, method=method)
     method.detach()
-    for name, buffer in list(parts.model.named_buffers()):
-        if name.endswith(MASK_BUFFER):
-            module, _, attribute = name.rpartition(".")
-            delattr(parts.model.get_submodule(module), attribute)
+    for name in masked_layers(parts.model):
+        del parts.model.get_submodule(name)._buffers[MASK_BUFFER]
     init_weights(parts.model)
-    for module in parts.model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
     parts.optimizer.state.clear()
 
 
