@@ -85,7 +85,9 @@ def test_config_round_trips_through_to_dict():
 @pytest.mark.parametrize("changes, last", [
     (dict(method="pwt", epochs=16, target=0.8), 16),  # the paper's schedule: the target at the last epoch
     (dict(method="pwt", epochs=16, target=0.8, rate=0.1), 8),
-    (dict(method="pwt", epochs=10, target=0.9, rate=0.01, every=3), 9),  # never reached: the last event
+    (dict(method="pwt", epochs=16, target=0.8, every=3), 16),  # Mod-N ends where Mod-1 does
+    (dict(method="pwt", epochs=20, target=0.8, reach=0.6), 12),
+    (dict(method="pwt", epochs=20, target=0.8, reach=0.6, schedule="cubic", prune_every_steps=6), 12),
     (dict(method="prt", epochs=20, target=0.5, prune_epoch=12), 12),
     (dict(method="ra"), None),
     (dict(method="dense"), None),
@@ -102,3 +104,21 @@ def test_a_late_last_prune_under_a_decayed_learning_rate_is_flagged():
     assert late.replace(lr_schedule="constant").advisories() == []
     assert TrainConfig(method="pwt", epochs=40, target=0.5, lr_schedule="step", lr_step_epochs=10).advisories()  # 0.1^4
     assert TrainConfig(method="prt", epochs=20, target=0.5, prune_epoch=19, lr_schedule="cosine").advisories() == []
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(method="pwt", epochs=10, target=0.9, rate=0.01), "reaches its target 0.9 after epoch 90, beyond the 10 epochs"),
+    (dict(method="pwt", reach=0.0), "reach: must be a fraction of the epochs in (0, 1]"),
+    (dict(method="pwt", reach=1.5), "reach: must be a fraction of the epochs in (0, 1]"),
+    (dict(method="pwt", reach=0.5, rate=0.1), "either rate"),
+    (dict(method="pwt", schedule="exp"), "schedule: unknown value 'exp'; choose one of: linear, cubic"),
+    (dict(method="pwt", schedule="cubic", rate=0.1), "set by reach"),
+    (dict(method="pwt", prune_every_steps=0), "prune_every_steps: must be at least 1"),
+    (dict(method="pwt", prune_every_steps=5, every=2), "replaces --every"),
+    (dict(method="ra", reach=0.5), "reach: only used by method pwt, not ra"),
+    (dict(method="prt", prune_epoch=2, schedule="cubic"), "schedule: only used by method pwt, not prt"),
+])
+def test_pwt_schedule_options_are_validated(changes, message):
+    with pytest.raises(ConfigError) as info:
+        TrainConfig(**changes)
+    assert message in str(info.value)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import ConfigError
-from .schedules import lr_factor, pruned_fraction
+from .schedules import SHAPES, PruneSchedule, lr_factor
 
 METHODS = ("dense", "pwt", "prt", "ra", "scratch")
 CRITERIA = ("l1", "mean-activation", "random")
@@ -49,6 +49,9 @@ class TrainConfig:
     initial: float = 0.0
     rate: float | None = None
     every: int = 1
+    reach: float | None = None  # PWT: the target is reached after this fraction of the epochs (1: the paper)
+    schedule: str = "linear"  # PWT: linear (the paper) or cubic (Zhu & Gupta)
+    prune_every_steps: int | None = None  # PWT: prune every K optimizer steps instead of at epoch ends
     scope: str = "layer"
     include_linear: bool = False
     prune_epoch: int | None = None
@@ -129,24 +132,30 @@ class TrainConfig:
 
     @property
     def pruning_rate(self) -> float:
-        """Fraction added per epoch: by default ``target / epochs`` so the target is reached at the end."""
-        return self.rate if self.rate is not None else (self.target - self.initial) / self.epochs
+        """Fraction added per epoch by the linear schedule: by default ``target / epochs`` so the
+        target is reached at the end (``target / (reach * epochs)`` with ``reach``)."""
+        if self.rate is not None:
+            return self.rate
+        return (self.target - self.initial) / (self.epochs * (self.reach if self.reach is not None else 1.0))
+
+    @property
+    def prune_schedule(self) -> PruneSchedule:
+        """PWT's schedule of pruned fractions (:class:`~intrain.schedules.PruneSchedule`)."""
+        if self.rate is not None:
+            return PruneSchedule.from_rate(target=self.target, rate=self.rate, initial=self.initial, every=self.every)
+        reach = self.epochs * (self.reach if self.reach is not None else 1.0)
+        return PruneSchedule(target=self.target, reach=reach, initial=self.initial, every=self.every,
+                             shape=self.schedule)
 
     @property
     def last_prune_epoch(self) -> int | None:
-        """The epoch after which a filter-pruning method (pwt, prt) prunes for the last time; None
-        for the others. PWT's schedule stops at the first event that reaches the target, or at the
-        last event before ``epochs`` ends when it never does."""
+        """The epoch after which a filter-pruning method (pwt, prt) prunes for the last time (for
+        pwt, the epoch that reaches the target); None for the others."""
         if self.method == "prt":
             return self.prune_epoch
         if self.method != "pwt" or self.target == 0:
             return None
-        events = range(self.every, self.epochs + 1, self.every)
-        for epoch in events:
-            if pruned_fraction(epoch, target=self.target, rate=self.pruning_rate, initial=self.initial,
-                               every=self.every) >= self.target - 1e-12:
-                return epoch
-        return events[-1] if events else None
+        return self.prune_schedule.last_epoch
 
     def advisories(self) -> list[str]:
         """Valid settings known to give poor results, as one-line notes for the user (printed by
@@ -205,6 +214,7 @@ def _validate(c: TrainConfig) -> None:
     _choice("optimizer", c.optimizer, OPTIMIZERS)
     _choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
     _choice("partition", c.partition, PARTITIONS)
+    _choice("schedule", c.schedule, SHAPES)
     if not c.model:
         raise ConfigError("model: must not be empty")
     if not c.dataset:
@@ -225,6 +235,7 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"initial: {c.initial} is above target {c.target}")
     if c.rate is not None and not 0 < c.rate < 1:
         raise ConfigError(f"rate: must be in (0, 1), got {c.rate}")
+    _validate_pwt_schedule(c)
     if not (0 < c.width <= MAX_WIDTH):
         raise ConfigError(f"width: must be a positive number up to {MAX_WIDTH}, got {c.width}")
     if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
@@ -268,6 +279,27 @@ def _validate(c: TrainConfig) -> None:
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")
 
+
+
+def _validate_pwt_schedule(c: TrainConfig) -> None:
+    if c.reach is not None and not 0 < c.reach <= 1:
+        raise ConfigError(f"reach: must be a fraction of the epochs in (0, 1], got {c.reach}")
+    if c.prune_every_steps is not None:
+        _at_least("prune_every_steps", c.prune_every_steps, 1)
+    used = [name for name, default in (("reach", None), ("schedule", "linear"), ("prune_every_steps", None))
+            if getattr(c, name) != default]
+    if used and c.method != "pwt":
+        raise ConfigError(f"{used[0]}: only used by method pwt, not {c.method}")
+    if c.rate is not None and c.reach is not None:
+        raise ConfigError("reach: give either rate (per epoch) or reach (fraction of the epochs), not both")
+    if c.rate is not None and c.schedule != "linear":
+        raise ConfigError(f"rate: the {c.schedule} schedule is set by reach, not by a rate per epoch")
+    if c.prune_every_steps is not None and c.every != 1:
+        raise ConfigError("prune_every_steps: pruning every K steps replaces --every (Mod-N epochs); drop one")
+    if c.method == "pwt" and c.target > c.initial and c.prune_schedule.last_epoch > c.epochs:
+        s = c.prune_schedule
+        raise ConfigError(f"rate: at {c.pruning_rate:g} per epoch pwt reaches its target {c.target:g} after epoch "
+                          f"{s.last_epoch}, beyond the {c.epochs} epochs; raise --rate or drop it")
 
 
 def _check_type(f: dataclasses.Field, value: Any) -> None:

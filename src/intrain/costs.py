@@ -126,6 +126,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from intrain.errors import ConfigError
+from intrain.schedules import PruneSchedule
 
 __all__ = [
     "MODES",
@@ -659,17 +660,17 @@ def schedule_fractions(
     every: int = 1,
     initial: float = 0.0,
     rate: float | None = None,
+    schedule: PruneSchedule | None = None,
 ) -> list[float]:
-    """Pruned fraction *during* each epoch of PWT's linear schedule (Algorithm 1).
+    """Pruned fraction *during* each epoch of PWT's schedule (Algorithm 1).
 
-    Same convention as :func:`intrain.schedules.pruned_fraction`: pruning events happen at the
-    end of epochs ``every, 2 every, ...``; after ``k`` events the fraction is
-    ``min(target, initial + k * every * rate)`` (0 before the first event), with
-    ``rate = target / epochs`` by default. Epoch ``e`` (0-based) runs after ``e // every`` events,
-    so with the defaults ``p_e = e * target / epochs``: the first epoch is dense and the target is
-    reached after the last one. This is the convention that reproduces the paper's 41 %
-    (N = 80, P = 0.8: ``sum_e (1 - p_e) = 80 - 0.01 * 3160 = 48.4``; the 1-based
-    ``sum_{e=1}^{80} (1 - 0.01 e) = 47.6`` would not).
+    Epoch ``e`` (0-based) runs at :meth:`intrain.schedules.PruneSchedule.after_epoch` ``(e)``: the
+    fraction reached by the epoch-end events before it (``schedule``, or the paper's linear one
+    built from ``rate``, default ``target / epochs``, ``initial`` and ``every``). With the defaults
+    ``p_e = e * target / epochs``: the first epoch is dense and the target is reached after the last
+    one. This is the convention that reproduces the paper's 41 % (N = 80, P = 0.8:
+    ``sum_e (1 - p_e) = 80 - 0.01 * 3160 = 48.4``; the 1-based ``sum_{e=1}^{80} (1 - 0.01 e) = 47.6``
+    would not).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -682,11 +683,9 @@ def schedule_fractions(
     rate = target / epochs if rate is None else rate
     if rate < 0:
         raise ConfigError(f"rate must be >= 0, got {rate}")
-    fractions = []
-    for e in range(epochs):
-        events = e // every
-        fractions.append(0.0 if events == 0 else min(target, initial + events * every * rate))
-    return fractions
+    if schedule is None:
+        schedule = PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
+    return [schedule.after_epoch(e) for e in range(epochs)]
 
 
 def _check_retrain(retrain_epochs: int) -> None:

@@ -1,8 +1,9 @@
 """Schedules as pure functions of the epoch or iteration: no hidden counters.
 
-- :func:`pruned_fraction` — PWT's required pruned fraction after a given number of epochs
-  (Algorithm 1: P starts at ``initial`` and grows by ``rate`` per epoch until ``target``;
-  ``every = N`` prunes only every N-th epoch, N × rate at a time: PWT-ModN).
+- :class:`PruneSchedule` — PWT's required pruned fraction as a function of training progress:
+  the paper's linear growth (Algorithm 1) or Zhu & Gupta's cubic one, reaching the target after
+  ``reach`` epochs; at epoch ends (every N-th with Mod-N) or, continuously, at any step.
+- :func:`pruned_fraction` — the paper's schedule by ``rate`` per epoch (a :class:`PruneSchedule`).
 - :func:`abrupt_fraction` — prune-then-retrain (PRT-E): nothing until epoch E, then the target.
 - :func:`lr_factor` — learning-rate multipliers: constant, step, cosine and Caffe's "inv".
 """
@@ -10,25 +11,93 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+SHAPES = ("linear", "cubic")
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class PruneSchedule:
+    """PWT's pruned fraction as a pure function of training progress.
+
+    ``reach`` is the number of epochs (possibly fractional) after which ``target`` is reached.
+    ``shape`` ``linear`` is the paper's: ``initial + (target - initial) * t / reach``, so with
+    ``reach = epochs`` it prunes ``target / epochs`` after every epoch and reaches the target at the
+    last; ``cubic`` is Zhu & Gupta's (2017) gradual schedule
+    ``target - (target - initial) * (1 - t / reach) ** 3``, which prunes fastest early, while the
+    network is most redundant. Before any progress (``t <= 0``) nothing is pruned.
+
+    With ``every = N`` (PWT-ModN) pruning happens only at the end of every N-th epoch, counted back
+    from the epoch that reaches the target (:attr:`last_epoch`), so every Mod-N schedule ends at the
+    target with its last prune at the same epoch as Mod-1: 16 epochs, Mod-3, prune after epochs
+    1, 4, 7, 10, 13 and 16.
+    """
+
+    target: float
+    reach: float
+    initial: float = 0.0
+    every: int = 1
+    shape: str = "linear"
+
+    def __post_init__(self) -> None:
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown schedule shape '{self.shape}'; choose one of: {', '.join(SHAPES)}")
+        if not (self.reach > 0 and math.isfinite(self.reach)):
+            raise ValueError(f"reach must be a positive number of epochs, got {self.reach}")
+        if self.every < 1:
+            raise ValueError(f"every must be at least 1, got {self.every}")
+
+    @property
+    def last_epoch(self) -> int:
+        """The epoch (1-based) at whose end the target is reached."""
+        return max(1, math.ceil(self.reach - _EPS))
+
+    def at(self, progress: float) -> float:
+        """The fraction after ``progress`` epochs of training (fractional: steps / steps per epoch)."""
+        if progress <= 0:
+            return 0.0
+        done = min(1.0, progress / self.reach)
+        if done >= 1.0 - _EPS:
+            return self.target
+        span = self.target - self.initial
+        if self.shape == "linear":
+            return self.initial + span * done
+        return self.target - span * (1.0 - done) ** 3
+
+    def last_event(self, epochs_done: int) -> int:
+        """The latest epoch-end pruning event at or before ``epochs_done`` (0: none yet)."""
+        if epochs_done >= self.last_epoch:
+            return self.last_epoch
+        event = epochs_done - (epochs_done - self.last_epoch) % self.every
+        return max(event, 0)
+
+    def after_epoch(self, epochs_done: int) -> float:
+        """The fraction once ``epochs_done`` epochs have finished, pruning at epoch ends (Mod-N)."""
+        return self.at(self.last_event(epochs_done))
+
+    def is_event(self, epochs_done: int) -> bool:
+        """Whether the end of epoch ``epochs_done`` (1-based) is a pruning event."""
+        return 0 < epochs_done <= self.last_epoch and self.last_event(epochs_done) == epochs_done
+
+    @classmethod
+    def from_rate(cls, *, target: float, rate: float, initial: float = 0.0, every: int = 1) -> "PruneSchedule":
+        """The paper's parametrisation: ``rate`` added per epoch from ``initial`` up to ``target``."""
+        if target <= initial:  # nothing to grow: the target at the first event
+            return cls(target=target, reach=_EPS, initial=initial, every=every)
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, got {rate}")
+        return cls(target=target, reach=(target - initial) / rate, initial=initial, every=every)
 
 
 def pruned_fraction(epochs_done: int, *, target: float, rate: float, initial: float = 0.0, every: int = 1) -> float:
-    """Fraction of filters that must be pruned once ``epochs_done`` epochs have finished.
-
-    Pruning events happen at the end of epochs ``every, 2·every, ...``. After ``k`` events the
-    fraction is ``min(target, initial + k · every · rate)``; before the first event it is 0.
-    With the default ``rate = target / epochs`` the target is reached at the last epoch: 80 epochs to
-    80% prune 1% after every epoch, as in the paper.
+    """Fraction of filters that must be pruned once ``epochs_done`` epochs have finished, on the
+    paper's schedule (Algorithm 1): ``initial + epochs * rate`` up to ``target``, at the epoch ends of
+    :meth:`PruneSchedule.after_epoch` (Mod-N events aligned to end at the target). With the default
+    ``rate = target / epochs`` the target is reached at the last epoch: 80 epochs to 80% prune 1%
+    after every epoch, as in the paper.
     """
-    events = epochs_done // every
-    if events == 0:
-        return 0.0
-    return min(target, initial + events * every * rate)
-
-
-def is_pruning_epoch(epochs_done: int, every: int = 1) -> bool:
-    """Whether a pruning event happens at the end of epoch number ``epochs_done`` (1-based)."""
-    return epochs_done > 0 and epochs_done % every == 0
+    return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every).after_epoch(epochs_done)
 
 
 def abrupt_fraction(epochs_done: int, *, target: float, prune_epoch: int) -> float:

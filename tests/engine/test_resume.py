@@ -149,3 +149,10 @@ def test_resuming_an_ra_sensitivity_run_reuses_the_checkpointed_probe(tmp_path, 
     again = run.resume(out, quiet=True, progress=False)
     assert again["ra"]["probe"] == first["ra"]["probe"]
     assert again["ra"]["classes"] == first["ra"]["classes"]
+
+
+def test_pwt_pruning_every_few_steps_killed_mid_epoch_resumes_bit_identical(tmp_path):
+    killed_and_resumed_matches(tmp_path, ["--method", "pwt", "--target", "0.6", "--prune-every-steps", "4",
+                                          "--schedule", "cubic", "--reach", "0.7"])
+    history = read_history(tmp_path / "killed")
+    assert [round(r["pruned_filter_fraction"], 2) for r in history][-1] >= 0.6

@@ -124,3 +124,41 @@ def test_state_dict_round_trip_keeps_original_filter_counts():
     other = pwt(target=0.5, epochs=2)
     other.load_state_dict(state)
     assert other.original_filters() == {"0": 4, "3": 6}
+
+
+def test_pruning_every_k_steps_follows_the_schedule_by_iteration_and_reports_once_per_epoch():
+    """10 steps per epoch, K = 5, linear to 50% over 2 epochs: 12.5% after step 5, 25% after 10,
+    37.5% after 15, 50% after 20; one event per epoch holding that epoch's prunes."""
+    net = conv_net()  # 10 filters: 4 + 6
+    opt = torch.optim.Adam(net.parameters())
+    method = pwt(target=0.5, epochs=2, prune_every_steps=5, steps_per_epoch=10, scope="global")
+    fractions, events = [], []
+    with method.attached(net, opt):
+        for epoch in range(2):
+            method.on_epoch_begin(epoch)
+            for _ in range(10):
+                net(torch.randn(2, 1, 5, 5)).sum().backward()
+                opt.step()
+                method.on_step_end()
+                fractions.append(method.pruned_filter_fraction())
+            events.append(method.on_epoch_end(epoch))
+    # ceil(0.125 * 10) = 2 filters after step 5, ceil(2.5) = 3 after step 10, 4 after 15, 5 after 20
+    assert fractions[3] == 0.0 and fractions[4] == pytest.approx(0.2)
+    assert fractions[9] == pytest.approx(0.3) and fractions[14] == pytest.approx(0.4) and fractions[19] == pytest.approx(0.5)
+    assert [e.filters_pruned for e in events] == [3, 2]
+    assert events[1].fraction == pytest.approx(0.5)
+
+
+def test_cubic_reach_schedule_prunes_early_and_then_leaves_the_network_alone():
+    """Target 50% reached after half of 4 epochs; cubic prunes 0.5 - 0.5 * 0.5**3 = 43.75% after
+    epoch 1 (ceil(17.5) = 18 of 40 filters), linear 25%; nothing changes after epoch 2."""
+    def fractions(shape):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Conv2d(1, 40, 3), nn.Flatten(), nn.LazyLinear(2))
+        net(torch.zeros(1, 1, 4, 4))
+        method = pwt(target=0.5, epochs=4, reach=0.5, schedule=shape)
+        with method.attached(net, torch.optim.Adam(net.parameters())):
+            return [(method.on_epoch_end(e), method.pruned_filter_fraction())[1] for e in range(4)]
+
+    assert fractions("cubic") == [pytest.approx(0.45)] + [pytest.approx(0.5)] * 3
+    assert fractions("linear") == [pytest.approx(0.25)] + [pytest.approx(0.5)] * 3

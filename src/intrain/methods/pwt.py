@@ -36,10 +36,11 @@ from .. import criteria
 from ..errors import IntrainError
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
-from ..schedules import pruned_fraction
+from ..schedules import PruneSchedule
 from .base import PruneEvent, PruningMethod
 
 Schedule = Callable[[int], float]  # epochs done -> required pruned fraction
+Progress = Callable[[float], float]  # epochs of training done (fractional) -> required pruned fraction
 
 
 class FilterPruning(PruningMethod):
@@ -55,6 +56,7 @@ class FilterPruning(PruningMethod):
         scope: str = "layer",
         include_linear: bool = False,
         seed: int = 0,
+        every_steps: tuple[int, int, Progress] | None = None,
     ) -> None:
         super().__init__()
         if criterion not in ("l1", "mean-activation", "random"):
@@ -62,6 +64,9 @@ class FilterPruning(PruningMethod):
         if scope not in ("global", "layer"):
             raise ValueError(f"unknown scope '{scope}'")
         self.schedule = schedule
+        # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
+        self.every_steps = every_steps
+        self._epoch_pruned, self._epoch_seconds = 0, 0.0  # this epoch's step-time prunes
         self.criterion = criterion
         self.scope = scope
         self.include_linear = include_linear
@@ -146,14 +151,37 @@ class FilterPruning(PruningMethod):
         if self.activations is not None:
             self.activations.reset()
 
+    def on_step_end(self) -> None:
+        super().on_step_end()
+        if self.every_steps is None:
+            return
+        k, steps_per_epoch, progress = self.every_steps
+        if self.iteration % k == 0:
+            pruned, seconds = self._prune_if_behind(progress(self.iteration / steps_per_epoch), self.iteration)
+            self._epoch_pruned += pruned
+            self._epoch_seconds += seconds
+
     def on_epoch_end(self, epoch: int) -> PruneEvent | None:
+        """Prune to the schedule's fraction after ``epoch + 1`` epochs; with ``every_steps``, also
+        report the prunes made during the epoch as one event (so a loop compacts once per epoch)."""
         self._require_model()
-        required = self.schedule(epoch + 1)
-        if required <= self.pruned_filter_fraction() + 1e-12:
+        if self.every_steps is None:
+            pruned, seconds = self._prune_if_behind(self.schedule(epoch + 1), epoch)
+        else:
+            pruned, seconds = self._prune_if_behind(self.every_steps[2](epoch + 1), self.iteration)
+            pruned, seconds = pruned + self._epoch_pruned, seconds + self._epoch_seconds
+            self._epoch_pruned, self._epoch_seconds = 0, 0.0
+        if not pruned:
             return None
+        return PruneEvent(epoch, self.pruned_filter_fraction(), pruned, seconds)
+
+    def _prune_if_behind(self, required: float, tick: int) -> tuple[int, float]:
+        """Prune up to ``required`` if below it: (filters pruned, seconds)."""
+        if required <= self.pruned_filter_fraction() + 1e-12:
+            return 0, 0.0
         start = time.perf_counter()
-        pruned = self.prune_to(required, epoch)
-        return PruneEvent(epoch, self.pruned_filter_fraction(), pruned, time.perf_counter() - start)
+        pruned = self.prune_to(required, tick)
+        return pruned, time.perf_counter() - start
 
     # ------------------------------------------------------------------ pruning
     def scores(self, epoch: int) -> list[torch.Tensor]:
@@ -291,16 +319,34 @@ def pwt(
     rate: float | None = None,
     initial: float = 0.0,
     every: int = 1,
+    reach: float | None = None,
+    schedule: str = "linear",
+    prune_every_steps: int | None = None,
+    steps_per_epoch: int | None = None,
     criterion: str = "l1",
     scope: str = "layer",
     include_linear: bool = False,
     seed: int = 0,
 ) -> FilterPruning:
-    """PWT with the paper's schedule: ``initial`` growing by ``rate`` per epoch (default
-    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N)."""
-    step = rate if rate is not None else (target - initial) / epochs
+    """PWT. The paper's schedule by default: ``initial`` growing by ``rate`` per epoch (default
+    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N).
 
-    def schedule(epochs_done: int) -> float:
-        return pruned_fraction(epochs_done, target=target, rate=step, initial=initial, every=every)
-
-    return FilterPruning(schedule, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed)
+    Beyond the paper: ``reach`` (a fraction of ``epochs``) reaches the target earlier and leaves the
+    rest of training at the final size; ``schedule="cubic"`` is Zhu & Gupta's gradual schedule;
+    ``prune_every_steps=K`` prunes every K optimizer steps (``steps_per_epoch`` needed), the
+    schedule interpolated by iteration, so the same target is reached in many small steps.
+    """
+    if reach is not None and rate is not None:
+        raise ValueError("give either rate or reach, not both")
+    if rate is not None:
+        plan = PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
+    else:
+        plan = PruneSchedule(target=target, reach=epochs * (reach if reach is not None else 1.0), initial=initial,
+                             every=every, shape=schedule)
+    every_steps = None
+    if prune_every_steps is not None:
+        if not steps_per_epoch:
+            raise ValueError("prune_every_steps needs steps_per_epoch (batches per epoch)")
+        every_steps = (prune_every_steps, steps_per_epoch, plan.at)
+    return FilterPruning(plan.after_epoch, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
+                         every_steps=every_steps)
