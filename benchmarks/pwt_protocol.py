@@ -53,7 +53,7 @@ PROTOCOL = {
 SMOKE = {**PROTOCOL, "model": "lenet5", "width": 0.25, "dataset": "demo", "subset": 200, "epochs": 2,
          "batch_size": 50}
 
-PWT = ["--method", "pwt", "--target", "0.8"]
+PWT = ["--method", "pwt", "--target", "0.8", "--recipe", "paper"]
 ARMS: dict[str, list[str]] = {
     "dense": ["--method", "dense"],
     "pwt-l1": PWT,

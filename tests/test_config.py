@@ -122,3 +122,18 @@ def test_pwt_schedule_options_are_validated(changes, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig(**changes)
     assert message in str(info.value)
+
+
+def test_a_recipe_fills_the_pwt_schedule_settings_left_unset():
+    paper = TrainConfig(method="pwt", epochs=20, target=0.8, recipe="paper")
+    assert paper.pwt_schedule_settings == {"schedule": "linear", "reach": 1.0, "prune_every_steps": None}
+    assert paper.prune_schedule.after_epoch(10) == pytest.approx(0.4)
+    ours = TrainConfig(method="pwt", epochs=20, target=0.8, recipe="recommended")
+    assert ours.pwt_schedule_settings == {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6}
+    assert ours.last_prune_epoch == 12
+    mixed = ours.replace(schedule="linear", prune_every_steps=2)
+    assert mixed.pwt_schedule_settings == {"schedule": "linear", "reach": 0.6, "prune_every_steps": 2}
+    assert ours.replace(rate=0.1).pwt_schedule_settings["schedule"] == "linear"  # a rate is the paper's form
+    assert ours.replace(every=2).pwt_schedule_settings["prune_every_steps"] is None  # Mod-N prunes at epoch ends
+    with pytest.raises(ConfigError, match="recipe: unknown value 'fast'"):
+        TrainConfig(method="pwt", recipe="fast")

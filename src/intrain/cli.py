@@ -48,6 +48,8 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--initial", "initial", _fraction, "PWT: fraction pruned at the first pruning event"),
     ("--rate", "rate", _fraction, "PWT: fraction added per epoch (default target/epochs)"),
     ("--every", "every", _int, "PWT: prune every N-th epoch (Mod-N), N x rate at a time"),
+    ("--recipe", "recipe", str, "PWT: defaults of --schedule/--reach/--prune-every-steps: recommended "
+     "(cubic, 0.6, 6) or paper (linear, 1, epoch ends)"),
     ("--reach", "reach", _fraction, "PWT: reach the target after this fraction of the epochs (default 1: the paper)"),
     ("--schedule", "schedule", str, "PWT: growth of the pruned fraction: linear (the paper) or cubic (Zhu & Gupta)"),
     ("--prune-every-steps", "prune_every_steps", _int,

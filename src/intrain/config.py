@@ -27,6 +27,12 @@ LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 PARTITIONS = ("type", "sensitivity", "none")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
+# PWT's schedule settings when not given: the paper's, and intrain's recommendation (measured on
+# benchmarks/pwt_protocol.py: see benchmarks/README.md)
+PWT_RECIPES = {
+    "paper": {"schedule": "linear", "reach": 1.0, "prune_every_steps": None},
+    "recommended": {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6},
+}
 LATE_PRUNE_LR_FACTOR = 0.25  # below this share of the initial learning rate, a last prune is flagged
 MAX_SEED = 2**32 - 1  # numpy.random.seed's range
 MAX_WIDTH = 64.0  # beyond, even LeNet-5 no longer fits in memory
@@ -49,8 +55,9 @@ class TrainConfig:
     initial: float = 0.0
     rate: float | None = None
     every: int = 1
+    recipe: str = "paper"  # PWT: where reach, schedule and prune_every_steps come from when unset
     reach: float | None = None  # PWT: the target is reached after this fraction of the epochs (1: the paper)
-    schedule: str = "linear"  # PWT: linear (the paper) or cubic (Zhu & Gupta)
+    schedule: str | None = None  # PWT: linear (the paper) or cubic (Zhu & Gupta)
     prune_every_steps: int | None = None  # PWT: prune every K optimizer steps instead of at epoch ends
     scope: str = "layer"
     include_linear: bool = False
@@ -131,21 +138,35 @@ class TrainConfig:
         return self.compact if self.compact is not None else self.method in ("pwt", "prt")
 
     @property
+    def pwt_schedule_settings(self) -> dict[str, Any]:
+        """PWT's ``schedule``, ``reach`` and ``prune_every_steps`` as used: the values given, else the
+        ``recipe``'s (``paper`` or ``recommended``). A ``rate`` fixes a linear schedule, ``every`` > 1
+        (Mod-N) pruning at epoch ends."""
+        recipe = PWT_RECIPES[self.recipe]
+        rate_given = self.rate is not None
+        return {
+            "schedule": self.schedule or ("linear" if rate_given else recipe["schedule"]),
+            "reach": None if rate_given else (self.reach if self.reach is not None else recipe["reach"]),
+            "prune_every_steps": self.prune_every_steps if self.prune_every_steps is not None
+            else (None if self.every > 1 else recipe["prune_every_steps"]),
+        }
+
+    @property
     def pruning_rate(self) -> float:
-        """Fraction added per epoch by the linear schedule: by default ``target / epochs`` so the
-        target is reached at the end (``target / (reach * epochs)`` with ``reach``)."""
+        """Fraction added per epoch by a linear schedule: ``rate``, else ``target / (reach * epochs)``
+        (the paper: ``target / epochs``, the target reached at the end)."""
         if self.rate is not None:
             return self.rate
-        return (self.target - self.initial) / (self.epochs * (self.reach if self.reach is not None else 1.0))
+        return (self.target - self.initial) / (self.epochs * self.pwt_schedule_settings["reach"])
 
     @property
     def prune_schedule(self) -> PruneSchedule:
         """PWT's schedule of pruned fractions (:class:`~intrain.schedules.PruneSchedule`)."""
         if self.rate is not None:
             return PruneSchedule.from_rate(target=self.target, rate=self.rate, initial=self.initial, every=self.every)
-        reach = self.epochs * (self.reach if self.reach is not None else 1.0)
-        return PruneSchedule(target=self.target, reach=reach, initial=self.initial, every=self.every,
-                             shape=self.schedule)
+        settings = self.pwt_schedule_settings
+        return PruneSchedule(target=self.target, reach=self.epochs * settings["reach"], initial=self.initial,
+                             every=self.every, shape=settings["schedule"])
 
     @property
     def last_prune_epoch(self) -> int | None:
@@ -214,7 +235,9 @@ def _validate(c: TrainConfig) -> None:
     _choice("optimizer", c.optimizer, OPTIMIZERS)
     _choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
     _choice("partition", c.partition, PARTITIONS)
-    _choice("schedule", c.schedule, SHAPES)
+    _choice("recipe", c.recipe, tuple(PWT_RECIPES))
+    if c.schedule is not None:
+        _choice("schedule", c.schedule, SHAPES)
     if not c.model:
         raise ConfigError("model: must not be empty")
     if not c.dataset:
@@ -286,13 +309,13 @@ def _validate_pwt_schedule(c: TrainConfig) -> None:
         raise ConfigError(f"reach: must be a fraction of the epochs in (0, 1], got {c.reach}")
     if c.prune_every_steps is not None:
         _at_least("prune_every_steps", c.prune_every_steps, 1)
-    used = [name for name, default in (("reach", None), ("schedule", "linear"), ("prune_every_steps", None))
-            if getattr(c, name) != default]
+    used = [name for name, default in (("recipe", "paper"), ("reach", None), ("schedule", None),
+                                       ("prune_every_steps", None)) if getattr(c, name) != default]
     if used and c.method != "pwt":
         raise ConfigError(f"{used[0]}: only used by method pwt, not {c.method}")
     if c.rate is not None and c.reach is not None:
         raise ConfigError("reach: give either rate (per epoch) or reach (fraction of the epochs), not both")
-    if c.rate is not None and c.schedule != "linear":
+    if c.rate is not None and c.schedule not in (None, "linear"):
         raise ConfigError(f"rate: the {c.schedule} schedule is set by reach, not by a rate per epoch")
     if c.prune_every_steps is not None and c.every != 1:
         raise ConfigError("prune_every_steps: pruning every K steps replaces --every (Mod-N epochs); drop one")

@@ -221,3 +221,14 @@ def test_stop_signals_are_scoped_and_turn_a_signal_into_a_clean_stop(tmp_path):
         with pytest.raises(KeyboardInterrupt):  # a second signal stops at once
             os.kill(os.getpid(), signal.SIGTERM)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_pwt_checkpoint_written_before_recipes_resumes_with_the_papers_schedule(tmp_path):
+    from intrain.config import TrainConfig
+    from intrain.engine.checkpoint import config_from_checkpoint
+
+    old = TrainConfig(method="pwt", target=0.8, epochs=20).to_dict()
+    del old["recipe"], old["reach"], old["schedule"], old["prune_every_steps"]
+    config = config_from_checkpoint({"config": old}, tmp_path)
+    assert config.recipe == "paper" and config.pwt_schedule_settings["schedule"] == "linear"
+    assert config.out == str(tmp_path)

@@ -96,8 +96,8 @@ def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: Probe
         return dense()
     if config.method == "pwt":
         return pwt(target=config.target, epochs=config.epochs, rate=config.rate, initial=config.initial,
-                   every=config.every, reach=config.reach, schedule=config.schedule,
-                   prune_every_steps=config.prune_every_steps, steps_per_epoch=iterations_per_epoch, **common)
+                   every=config.every, **config.pwt_schedule_settings, steps_per_epoch=iterations_per_epoch,
+                   **common)
     if config.method == "prt":
         return prt(target=config.target, prune_epoch=config.prune_epoch, **common)
     if config.method == "ra":

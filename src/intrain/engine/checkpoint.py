@@ -220,7 +220,10 @@ def config_from_checkpoint(state: dict[str, Any], run_dir: str | os.PathLike):
     """The run's resolved configuration, writing to ``run_dir`` (wherever it was moved to)."""
     from ..config import TrainConfig
 
-    config = TrainConfig.from_dict(state["config"], source=str(Path(run_dir) / CHECKPOINT))
+    values = dict(state["config"])
+    if values.get("method") == "pwt" and "recipe" not in values:
+        values["recipe"] = "paper"  # written before PWT had recipes: the paper's schedule was the only one
+    config = TrainConfig.from_dict(values, source=str(Path(run_dir) / CHECKPOINT))
     return config.replace(out=str(run_dir))
 
 
