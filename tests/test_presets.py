@@ -46,7 +46,7 @@ def test_paper_settings():
 
 
 def test_cpu_prt_epochs_are_distinct_and_inside_the_run():
-    runs = get_preset("pwt-fig1", "cpu").runs
+    runs = get_preset("pwt-fig1", "cpu", seeds=(0,)).runs
     epochs = [r.config.prune_epoch for r in runs if r.config.method == "prt"]
     assert len(set(epochs)) == len(epochs) >= 2
     assert all(1 <= e < runs[0].config.epochs for e in epochs)
@@ -99,3 +99,21 @@ def test_run_preset_trains_each_run_once_and_writes_the_report(tmp_path):
     assert finished(resolve_run(preset.runs[1], tmp_path))
     run_preset(preset, tmp_path, train=train, log=lambda _: None)  # everything reused
     assert len(calls) == len(preset.runs)
+
+
+def test_cpu_pwt_presets_follow_the_protocol_with_three_seeds_and_the_papers_schedule():
+    preset = get_preset("pwt-fig1", "cpu")
+    assert preset.seeds == (0, 1, 2)
+    labels = [r.label for r in preset.runs]
+    assert labels[:2] == ["dense-s0", "pwt-l1-80-s0"] and "prt-14-s2" in labels and len(labels) == 15
+    base = preset.runs[0].config
+    assert (base.model, base.width, base.dataset, base.subset, base.epochs, base.batch_size) == \
+        ("vgg16", 0.25, "fashion-mnist", None, 20, 128)
+    assert {r.config.seed for r in preset.runs if r.label.endswith("-s2")} == {2}
+    pwt = [r.config for r in preset.runs if r.config.method == "pwt"]
+    assert all(c.recipe == "paper" and c.pwt_schedule_settings["schedule"] == "linear" for c in pwt)
+    one = get_preset("ra-table2", "cpu", seeds=(3, 4))
+    assert [r.label for r in one.runs][:3] == ["dense-s3", "ra-2-0.1-s3", "scratch-s3"]
+    assert one.runs[2].config.masks_from == "@ra-2-0.1-s3"
+    with pytest.raises(ConfigError, match="distinct seeds"):
+        get_preset("pwt-fig1", "cpu", seeds=(1, 1))

@@ -37,6 +37,16 @@ def _int(text: str) -> int:
     return _number(text, int)
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got '{text}'") from None
+    if any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative, got '{text}'")
+    return seeds
+
+
 # flag, config key, type, help
 TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--model", "model", str, "model name: lenet5, vgg16, resnet20, resnet56"),
@@ -121,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--scale", default="cpu", help="cpu (minutes on a CPU, scaled down) or paper (default cpu)")
     reproduce.add_argument("--out", default=None, help="output folder (default runs/reproduce/NAME-SCALE)")
     reproduce.add_argument("--data-dir", default=None, help="folder holding the dataset files")
+    reproduce.add_argument("--seeds", type=_seed_list, default=None,
+                           help="comma-separated seeds, each run trained once per seed (default: 0,1,2 for the "
+                                "PWT figures at cpu scale, else 0)")
     reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
 
     export = commands.add_parser("export", help="export a run's final model: compact PyTorch, ONNX or sparse")
@@ -182,7 +195,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .presets import get_preset
     from .reporting.reproduce import run_preset
 
-    preset = get_preset(args.name, args.scale, data_dir=args.data_dir)
+    preset = get_preset(args.name, args.scale, data_dir=args.data_dir, seeds=args.seeds)
     out = args.out or f"runs/reproduce/{preset.name}-{preset.scale}"
     log = (lambda _: None) if args.quiet else (lambda line: print(line, flush=True))
     print(f"report -> {run_preset(preset, out, log=log)}")

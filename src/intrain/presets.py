@@ -41,6 +41,7 @@ class Preset:
     title: str
     runs: tuple[PresetRun, ...]
     notes: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)  # every run is trained once per seed (labels get -s<seed>)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,10 +50,9 @@ class Preset:
 
 _PWT_BASE = {
     "paper": TrainConfig(model="vgg16", dataset="cifar10", epochs=80, batch_size=128, optimizer="adam", seed=0),
-    # LeNet-5 stands in for VGG-16: a width-0.125 VGG-16 trains ~4x slower per example on a CPU.
-    # 16 epochs keep the pruning gradual (5% of the filters per epoch). Measured with 3000 examples
-    # and 8 epochs (10% steps): PWT-L1 80% ended 8.2 points below dense, 5.6 below its own best epoch.
-    "cpu": TrainConfig(model="lenet5", dataset="fashion-mnist", subset=6000, epochs=16, batch_size=64,
+    # The PWT protocol (benchmarks/pwt_protocol.py): the paper's network at width 0.25 on the full
+    # Fashion-MNIST training set, 20 epochs, batch 128; about 30 min per dense run on one CPU thread.
+    "cpu": TrainConfig(model="vgg16", width=0.25, dataset="fashion-mnist", epochs=20, batch_size=128,
                        optimizer="adam", seed=0),
 }
 _LENET_CAFFE = {
@@ -72,9 +72,9 @@ _RESNET = {
 
 _SCALE_NOTES = {
     "paper": "Paper scale: the paper's model, dataset and epochs (see the configurations in each run's config.yaml).",
-    "cpu": "CPU scale, not the paper's numbers: {model} (width {width}) on {dataset}, a {subset}-example "
-           "training subset (full test set), {epochs} epochs, batch {batch_size}. Schedules are scaled "
-           "to the epochs (PWT prunes target/epochs per epoch; PRT-E keeps the paper's E/N ratio).",
+    "cpu": "CPU scale, not the paper's numbers: {model} (width {width}) on {dataset} ({training}; full test "
+           "set), {epochs} epochs, batch {batch_size}. Schedules are scaled to the epochs (PWT prunes "
+           "target/epochs per epoch; PRT-E keeps the paper's E/N ratio).",
 }
 
 
@@ -85,7 +85,16 @@ def _base(table: dict[str, TrainConfig], scale: str) -> TrainConfig:
 
 
 def _note(base: TrainConfig, scale: str) -> str:
-    return _SCALE_NOTES[scale].format(**base.to_dict())
+    training = f"a {base.subset}-example training subset" if base.subset else "the full training set"
+    return _SCALE_NOTES[scale].format(training=training, **base.to_dict())
+
+
+def _pwt_base(scale: str) -> TrainConfig:
+    """The PWT figures' base: presets keep the paper's schedule whatever pwt's default recipe is."""
+    return _base(_PWT_BASE, scale).replace(recipe="paper")
+
+
+PWT_CPU_SEEDS = (0, 1, 2)  # the protocol's seeds: single-seed differences of +-2 pt are noise at this scale
 
 
 def _prt_epochs(epochs: int) -> list[int]:
@@ -100,36 +109,40 @@ def _prt_epochs(epochs: int) -> list[int]:
 
 
 def _pwt_fig1(scale: str) -> Preset:
-    base = _base(_PWT_BASE, scale)
+    base = _pwt_base(scale)
     runs = [PresetRun("dense", base.replace(method="dense")),
             PresetRun("pwt-l1-80", base.replace(method="pwt", criterion="l1", target=0.8))]
     runs += [PresetRun(f"prt-{e}", base.replace(method="prt", criterion="l1", target=0.8, prune_epoch=e))
              for e in _prt_epochs(base.epochs)]
     return Preset("pwt-fig1", scale, "PWT Fig. 1/2: dense vs PWT-L1 80% vs prune-then-retrain (PRT-E)",
-                  tuple(runs), (_note(base, scale),))
+                  tuple(runs), (_note(base, scale),), _pwt_seeds(scale))
+
+
+def _pwt_seeds(scale: str) -> tuple[int, ...]:
+    return PWT_CPU_SEEDS if scale == "cpu" else (0,)
 
 
 def _pwt_fig3(scale: str) -> Preset:
-    base = _base(_PWT_BASE, scale)
+    base = _pwt_base(scale)
     targets = (0.72, 0.76, 0.80, 0.84, 0.88, 0.92) if scale == "paper" else (0.72, 0.80, 0.86, 0.92)
     runs = [PresetRun("dense", base.replace(method="dense"))]
     runs += [PresetRun(f"pwt-l1-{round(100 * t)}", base.replace(method="pwt", criterion="l1", target=t))
              for t in targets]
     return Preset("pwt-fig3", scale, "PWT Fig. 3: PWT-L1 with target pruning rates from 72% to 92%",
-                  tuple(runs), (_note(base, scale),))
+                  tuple(runs), (_note(base, scale),), _pwt_seeds(scale))
 
 
 def _pwt_fig4(scale: str) -> Preset:
-    base = _base(_PWT_BASE, scale)
+    base = _pwt_base(scale)
     runs = [PresetRun("dense", base.replace(method="dense"))]
     runs += [PresetRun(f"pwt-l1-80-mod{k}", base.replace(method="pwt", criterion="l1", target=0.8, every=k))
              for k in (1, 2, 3, 4)]
     return Preset("pwt-fig4", scale, "PWT Fig. 4: PWT-L1 80% pruning every epoch (Mod1) to every 4th (Mod4)",
-                  tuple(runs), (_note(base, scale),))
+                  tuple(runs), (_note(base, scale),), _pwt_seeds(scale))
 
 
 def _pwt_fig5(scale: str) -> Preset:
-    base = _base(_PWT_BASE, scale)
+    base = _pwt_base(scale)
     runs = (
         PresetRun("dense", base.replace(method="dense")),
         PresetRun("pwt-l1-80", base.replace(method="pwt", criterion="l1", target=0.8)),
@@ -138,7 +151,7 @@ def _pwt_fig5(scale: str) -> Preset:
         PresetRun("pwt-random-40", base.replace(method="pwt", criterion="random", target=0.4)),
     )
     return Preset("pwt-fig5", scale, "PWT Fig. 5: L1 norm vs mean activation vs random pruning while training",
-                  runs, (_note(base, scale),))
+                  runs, (_note(base, scale),), _pwt_seeds(scale))
 
 
 def _ra_table2(scale: str) -> Preset:
@@ -174,12 +187,23 @@ _BUILDERS = {
 PRESETS = tuple(_BUILDERS)
 
 
-def get_preset(name: str, scale: str = "cpu", *, data_dir: str | None = None) -> Preset:
-    """The preset ``name`` at ``scale``; ``data_dir`` is set on every run when given."""
+def get_preset(name: str, scale: str = "cpu", *, data_dir: str | None = None,
+               seeds: tuple[int, ...] | None = None) -> Preset:
+    """The preset ``name`` at ``scale``, every run once per seed (``seeds``, default the preset's;
+    with several, labels get ``-s<seed>``); ``data_dir`` is set on every run when given."""
     if name not in _BUILDERS:
         raise ConfigError(f"unknown preset '{name}'; choose one of: {', '.join(PRESETS)}")
     preset = _BUILDERS[name](scale)
-    if data_dir is None:
-        return preset
-    runs = tuple(PresetRun(r.label, r.config.replace(data_dir=data_dir)) for r in preset.runs)
-    return Preset(preset.name, preset.scale, preset.title, runs, preset.notes)
+    seeds = tuple(seeds) if seeds is not None else preset.seeds
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: expected distinct seeds, got {list(seeds)}")
+    runs = []
+    for seed in seeds:
+        for run in preset.runs:
+            config = run.config.replace(seed=seed) if len(seeds) > 1 or seed != run.config.seed else run.config
+            if data_dir is not None:
+                config = config.replace(data_dir=data_dir)
+            if len(seeds) > 1 and config.masks_from and config.masks_from.startswith("@"):
+                config = config.replace(masks_from=f"{config.masks_from}-s{seed}")
+            runs.append(PresetRun(f"{run.label}-s{seed}" if len(seeds) > 1 else run.label, config))
+    return Preset(preset.name, preset.scale, preset.title, tuple(runs), preset.notes, seeds)
