@@ -17,7 +17,8 @@ the method traces the model's channel structure with Torch-Pruning's dependency 
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
 with it. What compaction could not keep exact is refused there with a one-line
-:class:`~intrain.errors.ConfigError`.
+:class:`~intrain.errors.ConfigError`. After a compaction the structure is read from the compaction's
+own graph (:meth:`FilterPruning.reattach` with ``graph``), so the model is traced once per compaction.
 
 The same class runs the prune-then-retrain baseline (PRT-E), which is just another schedule; see
 :mod:`intrain.methods.baselines`.
@@ -122,7 +123,7 @@ class FilterPruning(PruningMethod):
     def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
         """Reinstall the hooks after the model's parameters were replaced; the channel structure is read
         from ``graph`` (the model's dependency graph after the change, e.g. a compaction's) when given,
-        else traced again."""
+        else traced again as by :meth:`attach`."""
         self._handed_graph = graph
         try:
             super().reattach(optimizer)
