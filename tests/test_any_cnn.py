@@ -351,3 +351,19 @@ def test_timm_models_prune_and_compact_exactly(name):
     assert max_diff(model, masked, x, train=False) <= 1e-10
     assert max_diff(model, masked, x, train=True) <= 1e-10
     assert all(bool(layer.mask.all()) for layer in method.layers)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_graph_a_compaction_returns_gives_the_structure_of_a_fresh_trace(name):
+    """Torch-Pruning keeps the graph up to date as it prunes (concatenation offsets, depthwise and
+    BatchNorm followers), so the method can read its structure from it instead of tracing again."""
+    from intrain.compaction import channel_structure_in_graph, dependency_graph
+
+    model, optimizer, method = pruned_run(ZOO[name])
+    result = compact(model, optimizer, example_inputs=example())
+    assert result.filters_removed > 0
+    names = {module: name for name, module in model.named_modules()}
+    layers, norms = [layer.name for layer in method.layers], {layer.name: names.get(layer.norm) for layer in method.layers}
+    reused = channel_structure_in_graph(result.graph, model, layers, norms)
+    assert reused == channel_structure_in_graph(dependency_graph(model, example()), model, layers, norms)
+    assert reused.followers or name == "resnet18"

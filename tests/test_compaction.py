@@ -255,3 +255,64 @@ def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
     # unit 0 is a group of 3 layers (9 filters), unit 1 a single layer: 12 filters, 50% = 6
     chosen = _global_choice(scores, kept, [3, 3], 0.5, weights=[3, 1])
     assert chosen[0].tolist() == [0, 1] and chosen[1].tolist() == [0]  # 3 + 1 + 3 >= 6
+
+
+def count_traces(monkeypatch):
+    """Counts Torch-Pruning dependency-graph traces from now on: ``calls[0]``."""
+    import torch_pruning as tp
+
+    calls, build = [0], tp.DependencyGraph.build_dependency
+
+    def counted(self, *args, **kwargs):
+        calls[0] += 1
+        return build(self, *args, **kwargs)
+
+    monkeypatch.setattr(tp.DependencyGraph, "build_dependency", counted)
+    return calls
+
+
+def test_a_compaction_traces_the_dependency_graph_once(monkeypatch):
+    """One trace serves the coupled groups, the pruning and the re-attached method's structure."""
+    model, optimizer, method = pruned_run("resnet20", fraction=0.4)
+    traces = count_traces(monkeypatch)
+    result = compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    assert traces[0] == 1 and result.filters_removed > 0
+    assert len([g for g in method.coupled_layers() if len(g) > 1]) == 3  # read from the compaction's graph
+    train_step(model, optimizer, *batches("resnet20", 1)[0])
+    method.prune_to(0.6)
+    assert traces[0] == 1  # neither the next step nor the next prune traces again
+
+
+def test_compact_without_the_method_then_reattach_with_its_graph_equals_compact_with_it(monkeypatch):
+    """``compact`` needs no method: re-attaching it afterwards with the compaction's graph gives the
+    same model, optimizer and method as ``method=`` (one trace), and the same next steps."""
+    model, optimizer, method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
+    other, other_optimizer, other_method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
+    masked = copy.deepcopy(model)
+    traces = count_traces(monkeypatch)
+    result = compact(model, optimizer, example_inputs=example("resnet20", torch.float64))
+    assert traces[0] == 1 and result.filters_removed > 0 and result.graph is not None
+    x = batches("resnet20", 1, seed=7, dtype=torch.float64)[0][0]
+    assert max_diff(model, masked, x, train=False) <= 1e-10  # compacted without knowing the method
+    method.reattach(optimizer, graph=result.graph)
+    assert traces[0] == 1
+    compact(other, other_optimizer, example_inputs=example("resnet20", torch.float64), method=other_method)
+    assert method.coupled_layers() == other_method.coupled_layers()
+    for x, y in batches("resnet20", 2, seed=11, dtype=torch.float64):
+        train_step(model, optimizer, x, y)
+        train_step(other, other_optimizer, x, y)
+    assert_same_state(model, other)
+
+
+def test_tracing_marks_only_the_traced_model_and_only_during_the_trace():
+    from intrain.compaction import dependency_graph, tracing
+
+    model, bystander = create_model("lenet5", width=0.5), create_model("lenet5", width=0.5)
+    seen = []
+    model.conv2.register_forward_pre_hook(lambda module, inputs: seen.append((tracing(model), tracing(module),
+                                                                              tracing(bystander))))
+    dependency_graph(model, example("lenet5"))
+    assert seen and set(seen) == {(True, True, False)}  # the trace's forward passes
+    assert not tracing(model) and not any(tracing(m) for m in model.modules())
+    model(example("lenet5"))
+    assert seen[-1] == (False, False, False)

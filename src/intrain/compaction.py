@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -40,12 +41,18 @@ _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 @dataclass
 class CompactionResult:
-    """What one :func:`compact` call removed."""
+    """What one :func:`compact` call removed.
+
+    ``graph`` is the Torch-Pruning dependency graph the compaction traced, which the pruning kept up
+    to date: it describes the compacted model, so an attached method re-reads its channel structure
+    from it (``method.reattach(optimizer, graph=result.graph)``) instead of tracing again.
+    """
 
     removed: dict[str, int] = field(default_factory=dict)  # filters removed per masked layer
     params_before: int = 0
     params_after: int = 0
     seconds: float = 0.0
+    graph: Any = field(default=None, repr=False, compare=False)
 
     @property
     def filters_removed(self) -> int:
@@ -66,11 +73,9 @@ def dependency_graph(model: nn.Module, example_inputs: torch.Tensor):
     """
     import torch_pruning as tp
 
-    global _tracing
     flags = [(m, m.training) for m in model.modules()]
-    _tracing += 1
     try:
-        with torch.enable_grad():
+        with torch.enable_grad(), _marked_as_tracing(model):
             return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
     except Exception as exc:  # one line, naming Torch-Pruning's error, instead of its traceback
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -78,17 +83,30 @@ def dependency_graph(model: nn.Module, example_inputs: torch.Tensor):
                           f"{reason}); filter pruning and compaction need it (channel shuffles are not supported); "
                           "weight pruning (method ra) does not") from exc
     finally:
-        _tracing -= 1
         for module, flag in flags:
             module.training = flag
 
 
-_tracing = 0  # dependency graphs being traced (forward hooks can tell a tracing pass from a real one)
+_TRACING = "_intrain_tracing"  # the attribute that marks the modules of a model being traced
 
 
-def tracing() -> bool:
-    """Whether a :func:`dependency_graph` trace is running (its forward passes are not training)."""
-    return _tracing > 0
+def tracing(module: nn.Module) -> bool:
+    """Whether ``module`` belongs to a model that :func:`dependency_graph` is tracing: the forward pass
+    a forward hook sees then is the trace's, not training."""
+    return bool(vars(module).get(_TRACING, False))
+
+
+@contextmanager
+def _marked_as_tracing(model: nn.Module) -> Iterator[None]:
+    """Mark every module of ``model`` as being traced (:func:`tracing`) for the block, unmark after."""
+    marked = [module for module in model.modules() if not tracing(module)]
+    for module in marked:
+        vars(module)[_TRACING] = True
+    try:
+        yield
+    finally:
+        for module in marked:
+            vars(module).pop(_TRACING, None)
 
 
 def _out_channels_fn(graph, module: nn.Module):
@@ -108,7 +126,7 @@ class FollowerMap:
 
 @dataclass(frozen=True)
 class ChannelStructure:
-    """How the output channels of a model's prunable layers are tied (:func:`channel_structure`)."""
+    """How the output channels of a model's prunable layers are tied (:func:`channel_structure_in_graph`)."""
 
     groups: tuple[tuple[str, ...], ...]  # layers whose filters are tied index for index
     followers: tuple[FollowerMap, ...]
@@ -199,12 +217,6 @@ def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
             seen.update(members)
             groups.append(tuple(members))
     return ChannelStructure(tuple(groups), tuple(followers))
-
-
-def channel_structure(model: nn.Module, example_inputs: torch.Tensor, names: Sequence[str],
-                      norms: Mapping[str, str | None] | None = None) -> ChannelStructure:
-    """:func:`channel_structure_in_graph` on a freshly traced graph of ``model``."""
-    return channel_structure_in_graph(dependency_graph(model, example_inputs), model, names, norms)
 
 
 def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> list[list[str]]:
@@ -385,15 +397,18 @@ def compact(
         model: a model whose pruned layers carry ``filter_mask`` buffers (False = pruned, zeroed).
         optimizer: its optimizer; per-parameter state is sliced, parameter lists re-pointed.
         example_inputs: a batch the model accepts (shape only matters), for the dependency graph.
-        method: the attached pruning method, re-attached afterwards so its hooks see the new
-            parameters (:meth:`~intrain.methods.base.PruningMethod.reattach`).
-        groups: coupled groups of masked layer names (default: traced from the model).
+        method: optional; an attached pruning method to re-attach afterwards, so that its hooks see
+            the new parameters. The same as calling ``method.reattach(optimizer, graph=result.graph)``
+            (:meth:`~intrain.methods.base.PruningMethod.reattach`) after an un-attached compaction.
+        groups: coupled groups of masked layer names (default: read from the dependency graph).
 
-    Train/eval flags are kept. The model's outputs are unchanged (pruned channels are exactly zero).
+    The dependency graph is traced once and serves the coupled groups, the pruning and the returned
+    :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
+    (pruned channels are exactly zero).
     """
     start = time.perf_counter()
-    result = CompactionResult(params_before=_parameter_count(model))
     graph = dependency_graph(model, example_inputs)
+    result = CompactionResult(params_before=_parameter_count(model), graph=graph)
     if groups is None:
         groups = coupled_groups_in_graph(graph, model, masked_layers(model))
     plan = removable_channels(model, groups)
@@ -411,7 +426,7 @@ def compact(
         if optimizer is not None:
             remap_optimizer(optimizer, replaced)
     if method is not None and method.model is not None:
-        method.reattach(optimizer)
+        method.reattach(optimizer, graph=graph)
     result.params_after = _parameter_count(model)
     result.seconds = time.perf_counter() - start
     return result

@@ -119,8 +119,13 @@ class PruningMethod:
         finally:
             self.detach()
 
-    def reattach(self, optimizer: torch.optim.Optimizer | None = None) -> None:
-        """Reinstall hooks after the model's parameters were replaced (compaction) or re-created."""
+    def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
+        """Reinstall hooks after the model's parameters were replaced (compaction) or re-created.
+
+        ``graph`` is the model's Torch-Pruning dependency graph after the change when the caller has
+        one (:attr:`intrain.compaction.CompactionResult.graph`): a method that reads the channel
+        structure overrides this to read it from there instead of tracing again; here it is unused.
+        """
         model = self._require_model()
         position = self._epoch_open, self._epoch_ended, self._epochs_begun
         self.detach()

@@ -13,11 +13,12 @@ put 49 of conv2's 50 filters at the bottom.
 
 Models intrain did not define (torchvision's, timm's) work the same way. On the first forward pass
 the method traces the model's channel structure with Torch-Pruning's dependency graph
-(:func:`intrain.compaction.channel_structure`): layers tied by residual additions or
+(:func:`intrain.compaction.channel_structure_in_graph`): layers tied by residual additions or
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
 with it. What compaction could not keep exact is refused there with a one-line
-:class:`~intrain.errors.ConfigError`.
+:class:`~intrain.errors.ConfigError`. After a compaction the structure is read from the compaction's
+own graph (:meth:`FilterPruning.reattach` with ``graph``), so the model is traced once per compaction.
 
 The same class runs the prune-then-retrain baseline (PRT-E), which is just another schedule; see
 :mod:`intrain.methods.baselines`.
@@ -80,6 +81,7 @@ class FilterPruning(PruningMethod):
         self.followers: list[Follower] = []
         self._example_input: torch.Tensor | None = None  # one zero example, shaped like the inputs
         self._traced = False
+        self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
 
     # ------------------------------------------------------------------ lifecycle
     def _install(self, stack: ExitStack) -> None:
@@ -95,8 +97,8 @@ class FilterPruning(PruningMethod):
             # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
             handle = self.model.register_forward_pre_hook(lambda module, inputs: self._on_forward(inputs))
             stack.callback(handle.remove)
-        else:
-            self._trace_structure()
+        if self._handed_graph is not None or self._example_input is not None:
+            self._trace_structure(self._handed_graph)
         if self.criterion == "mean-activation":
             previous = self.activations
             self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
@@ -109,7 +111,7 @@ class FilterPruning(PruningMethod):
         the channel structure with it on the first training-mode pass (before its backward)."""
         from ..compaction import tracing
 
-        if tracing():
+        if tracing(self.model):
             return  # a dependency-graph trace's own forward pass
         if self._example_input is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
             x = inputs[0]
@@ -118,13 +120,26 @@ class FilterPruning(PruningMethod):
                 and not torch.is_inference_mode_enabled()):
             self._trace_structure()
 
-    def _trace_structure(self) -> None:
-        """Find the coupled groups and the followers; zero and mask the followers of pruned filters."""
-        from ..compaction import channel_structure
+    def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
+        """Reinstall the hooks after the model's parameters were replaced; the channel structure is read
+        from ``graph`` (the model's dependency graph after the change, e.g. a compaction's) when given,
+        else traced again as by :meth:`attach`."""
+        self._handed_graph = graph
+        try:
+            super().reattach(optimizer)
+        finally:
+            self._handed_graph = None
 
+    def _trace_structure(self, graph: Any = None) -> None:
+        """Find the coupled groups and the followers, in ``graph`` or a fresh trace of the model; zero
+        and mask the followers of pruned filters."""
+        from ..compaction import channel_structure_in_graph, dependency_graph
+
+        if graph is None:
+            graph = dependency_graph(self.model, self._example_input)
         names = {module: name for name, module in self.model.named_modules()}
-        structure = channel_structure(self.model, self._example_input, [layer.name for layer in self.layers],
-                                      {layer.name: names.get(layer.norm) for layer in self.layers})
+        structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
+                                               {layer.name: names.get(layer.norm) for layer in self.layers})
         self._traced = True
         self.groups = [list(g) for g in structure.groups]
         self.followers = build_followers(self.model, self.layers, structure.followers)
