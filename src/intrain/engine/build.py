@@ -138,6 +138,8 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
                                   seed=config.seed, pad_to=pad_to)
     seed_everything(config.seed)
     model = apply_memory_format(make_model(config, spec).to(device), config)
+    if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
+        check_input_size(model, config, train_loader.input_shape, device)
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
     if probe is None and needs_probe(config):
@@ -168,6 +170,23 @@ def folder_loaders(config: TrainConfig, entry, world: World, device: torch.devic
     test = FolderLoader(data.val_files, data.val_labels, data.spec, batch_size=max(config.batch_size, 256),
                         train=False, **common)
     return data.spec, train, test
+
+
+@torch.no_grad()
+def check_input_size(model: nn.Module, config: TrainConfig, shape: tuple[int, ...], device: torch.device) -> None:
+    """One eval-mode forward pass of a zero image, so that a model too deep for the image size is
+    one line here rather than a traceback in the first step (no random draw, no statistics change)."""
+    was_training = model.training
+    try:
+        model.eval()(torch.zeros((1, *shape), device=device))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "allocate" in reason:
+            raise
+        raise ConfigError(f"image_size: model {config.model} cannot take {'x'.join(map(str, shape))} inputs "
+                          f"({reason}); use a larger --image-size") from None
+    finally:
+        model.train(was_training)
 
 
 def check_precision(config: TrainConfig, device: torch.device) -> None:
