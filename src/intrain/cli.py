@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="intrain report", help="the report's title")
 
     reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
-    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, ra-table2, ra-table4")
+    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, pwt-fig7, ra-table2, ra-table4, "
+                                            "ra-alexnet")
     reproduce.add_argument("--scale", default="cpu", help="cpu (minutes on a CPU, scaled down) or paper (default cpu)")
     reproduce.add_argument("--out", default=None, help="output folder (default runs/reproduce/NAME-SCALE)")
     reproduce.add_argument("--data-dir", default=None, help="folder holding the dataset files")

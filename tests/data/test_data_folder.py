@@ -4,8 +4,6 @@ determinism across worker counts, sharding, and training on a generated folder f
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,22 +18,8 @@ from intrain.errors import DataError
 Image = pytest.importorskip("PIL.Image")
 
 
-def write_folder(root: Path, classes=("cat", "dog", "emu"), train: int = 6, val: int = 2,
-                 size: tuple[int, int] = (24, 20)) -> Path:
-    """Random RGB PNGs (and one JPEG per class) in ``root/{train,val}/<class>/``."""
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train), ("val", val)):
-        for c, name in enumerate(classes):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-                Image.fromarray(pixels).save(folder / (f"{i}.jpg" if i == 0 else f"{i}.png"))
-    return root
-
-
-def test_scan_lists_classes_sorted_and_skips_other_files(tmp_path):
-    root = write_folder(tmp_path / "d")
+def test_scan_lists_classes_sorted_and_skips_other_files(image_folder, tmp_path):
+    root = image_folder(tmp_path / "d")
     (root / "train" / "cat" / "notes.txt").write_text("not an image")
     (root / "train" / "cat" / ".hidden.png").write_bytes(b"")
     data = scan_folder(root, 32)
@@ -55,10 +39,10 @@ def test_scan_lists_classes_sorted_and_skips_other_files(tmp_path):
     ("val-differs", "val has other class folders than"),
     ("one-class", "a classifier needs at least 2"),
 ])
-def test_bad_layouts_raise_one_line_naming_the_folder(tmp_path, breakage, names):
+def test_bad_layouts_raise_one_line_naming_the_folder(image_folder, tmp_path, breakage, names):
     root = tmp_path / "d"
     if breakage != "missing":
-        write_folder(root, classes=("cat",) if breakage == "one-class" else ("cat", "dog", "emu"))
+        image_folder(root, classes=("cat",) if breakage == "one-class" else ("cat", "dog", "emu"))
     if breakage == "no-val":
         for f in (root / "val").rglob("*.*"):
             f.unlink()
@@ -105,9 +89,9 @@ def test_center_box_is_resize_then_center_crop():
     assert center_box(100, 80, 64) == (15.0, 5.0, 85.0, 75.0)
 
 
-def test_eval_batches_are_normalised_centre_crops(tmp_path):
+def test_eval_batches_are_normalised_centre_crops(image_folder, tmp_path):
     root = tmp_path / "d"
-    write_folder(root, train=2, val=1)
+    image_folder(root, train=2, val=1)
     # a val image whose left half is black and right half white, and one of a flat colour
     half = np.zeros((40, 60, 3), dtype=np.uint8)
     half[:, 30:] = 255
@@ -131,8 +115,8 @@ def _epoch(loader, epoch=0, start=0):
     return [(x.clone(), y.clone()) for x, y in loader.epoch(epoch, start)]
 
 
-def test_training_batches_depend_only_on_seed_and_epoch_not_on_workers(tmp_path):
-    data = scan_folder(write_folder(tmp_path / "d"), 16)
+def test_training_batches_depend_only_on_seed_and_epoch_not_on_workers(image_folder, tmp_path):
+    data = scan_folder(image_folder(tmp_path / "d"), 16)
     make = lambda workers, seed=0: FolderLoader(data.train_files, data.train_labels, data.spec,  # noqa: E731
                                                 batch_size=4, train=True, seed=seed, workers=workers)
     torch.manual_seed(123)
@@ -151,8 +135,8 @@ def test_training_batches_depend_only_on_seed_and_epoch_not_on_workers(tmp_path)
     assert sorted(torch.cat([y for _, y in inline]).tolist()) == [0] * 6 + [1] * 6 + [2] * 6
 
 
-def test_ranks_shard_the_epoch_and_channels_last_is_kept(tmp_path):
-    data = scan_folder(write_folder(tmp_path / "d"), 16)
+def test_ranks_shard_the_epoch_and_channels_last_is_kept(image_folder, tmp_path):
+    data = scan_folder(image_folder(tmp_path / "d"), 16)
     whole = FolderLoader(data.train_files, data.train_labels, data.spec, batch_size=18, train=True)
     shards = [FolderLoader(data.train_files, data.train_labels, data.spec, batch_size=9, train=True, rank=r,
                            world_size=2, channels_last=True) for r in (0, 1)]
@@ -163,8 +147,8 @@ def test_ranks_shard_the_epoch_and_channels_last_is_kept(tmp_path):
     assert x0.is_contiguous(memory_format=torch.channels_last) and x.is_contiguous()
 
 
-def test_unreadable_image_is_a_one_line_error_naming_the_file(tmp_path):
-    root = write_folder(tmp_path / "d")
+def test_unreadable_image_is_a_one_line_error_naming_the_file(image_folder, tmp_path):
+    root = image_folder(tmp_path / "d")
     bad = root / "train" / "dog" / "3.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     data = scan_folder(root, 16)
@@ -175,8 +159,8 @@ def test_unreadable_image_is_a_one_line_error_naming_the_file(tmp_path):
             _epoch(loader)
 
 
-def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):
-    root = write_folder(tmp_path / "d")
+def test_cli_reports_a_bad_folder_in_one_line(image_folder, tmp_path, capsys):
+    root = image_folder(tmp_path / "d")
     bad = root / "train" / "emu" / "1.png"
     bad.write_bytes(b"not a png")
     code = main(["train", "--dataset", "folder", "--data-dir", str(root), "--model", "vgg16-224", "--width",
@@ -194,9 +178,9 @@ def test_cli_reports_a_bad_folder_in_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "alexnet cannot take 3x64x64 inputs" in err
 
 
-def test_train_on_a_folder_with_workers_pwt_and_compaction(tmp_path):
+def test_train_on_a_folder_with_workers_pwt_and_compaction(image_folder, tmp_path):
     """A CLI run (2 decoding workers, a stratified subset) trains, prunes, compacts and exports."""
-    root = write_folder(tmp_path / "d", train=8, val=2, size=(40, 36))
+    root = image_folder(tmp_path / "d", train=8, val=2, size=(40, 36))
     run = tmp_path / "run"
     assert main(["train", "--dataset", "folder", "--data-dir", str(root), "--model", "vgg16-224", "--width",
                  "0.0625", "--image-size", "32", "--subset", "18", "--workers", "2", "--method", "pwt",
