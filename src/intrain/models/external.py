@@ -61,14 +61,15 @@ def external_factory(library: str, model: str) -> Callable[..., nn.Module]:
 
 def with_input_channels(model: nn.Module, in_channels: int, name: str) -> nn.Module:
     """``model`` with its first convolution rebuilt for ``in_channels`` input channels."""
-    for parent in model.modules():
-        for child_name, child in parent.named_children():
-            if isinstance(child, nn.Conv2d):
-                if child.groups != 1:
-                    raise ConfigError(f"model {name!r}: its first convolution is grouped; cannot give it "
-                                      f"{in_channels} input channels")
-                setattr(parent, child_name, nn.Conv2d(
-                    in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
-                    child.dilation, bias=child.bias is not None, padding_mode=child.padding_mode))
-                return model
+    for path, child in model.named_modules():  # depth first: the first convolution the input meets
+        if not isinstance(child, nn.Conv2d):
+            continue
+        if child.groups != 1:
+            raise ConfigError(f"model {name!r}: its first convolution is grouped; cannot give it "
+                              f"{in_channels} input channels")
+        parent_path, _, attribute = path.rpartition(".")
+        setattr(model.get_submodule(parent_path), attribute, nn.Conv2d(
+            in_channels, child.out_channels, child.kernel_size, child.stride, child.padding,
+            child.dilation, bias=child.bias is not None, padding_mode=child.padding_mode))
+        return model
     raise ConfigError(f"model {name!r} has no convolution to take {in_channels} input channels")
