@@ -80,10 +80,11 @@ def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]
 
 def read_data_facts(run_dir: str | Path) -> dict[str, Any] | None:
     """``model.pt``'s ``data`` (class count, channels, input shape), ``None`` for older runs."""
+    path = Path(run_dir) / "model.pt"
     try:
-        return torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True).get("data")
+        return torch.load(path, map_location="cpu", weights_only=True).get("data")
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise CheckpointError(f"{Path(run_dir) / 'model.pt'} is unreadable: {type(exc).__name__}") from None
+        raise CheckpointError(f"{path} is unreadable: {type(exc).__name__}") from None
 
 
 def _without_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

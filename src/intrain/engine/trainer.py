@@ -169,8 +169,9 @@ class Trainer:
     def train_one_epoch(self, epoch: int) -> tuple[float, float]:
         self.model.train()
         self.method.on_epoch_begin(epoch)
-        total_loss = torch.zeros((), dtype=torch.float64)
-        correct = seen = 0
+        sums = None  # [loss x examples, correct] on the batches' device: no host synchronisation per step
+        seen = 0
+        pending = None  # the previous step's (iteration, loss), checked once this step's work is queued
         batches = self.inputs(self.train_loader.epoch(epoch))
         bar = _progress(batches, len(self.train_loader), f"epoch {epoch + 1}/{self.options.epochs}", self.options)
         for step, (x, y) in enumerate(bar):
@@ -188,18 +189,28 @@ class Trainer:
             if self.scheduler is not None:
                 self.scheduler.step()
             self.method.on_step_end()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
-            self.stop_check(f"during epoch {epoch + 1}, iteration {step + 1}", self.epoch)
-            total_loss += value * y.numel()
-            correct += int((logits.argmax(1) == y).sum())
+            batch = torch.stack([loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double()])
+            sums = batch if sums is None else sums + batch
             seen += y.numel()
-            if hasattr(bar, "set_postfix_str") and step % 20 == 0:
-                bar.set_postfix_str(f"loss {value:.4f}")
+            if pending is not None:  # on a GPU the previous step is done by now: no pipeline stall
+                self._check_loss(epoch, *pending, bar)
+            pending = (step, loss.detach())
+            self.stop_check(f"during epoch {epoch + 1}, iteration {step + 1}", self.epoch)
+        if pending is not None:
+            self._check_loss(epoch, *pending, bar)
+        total_loss, correct = sums.tolist() if sums is not None else (0.0, 0.0)
         # every rank reports the whole epoch: add up the shards (no-op with one process)
-        total_loss, correct, seen = sum_across_ranks(torch.tensor([float(total_loss), correct, seen], dtype=torch.float64)).tolist()
+        total_loss, correct, seen = sum_across_ranks(torch.tensor([total_loss, correct, seen], dtype=torch.float64)).tolist()
         return total_loss / max(seen, 1), correct / max(seen, 1)
+
+    def _check_loss(self, epoch: int, step: int, loss: torch.Tensor, bar) -> None:
+        """A non-finite training loss stops the run, naming the iteration; checked one step late, so
+        that reading it does not stall the GPU (weights are checked before every checkpoint)."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
+        if hasattr(bar, "set_postfix_str") and step % 20 == 0:
+            bar.set_postfix_str(f"loss {value:.4f}")
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
