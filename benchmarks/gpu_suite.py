@@ -146,6 +146,7 @@ def schedule_run(args, model: str, precision: str, method: str, compact: bool | 
         "epoch_seconds_total": sum(r["epoch_seconds"] for r in history),
         "prune_seconds_total": sum(prune_s),
         "projected_seconds_total": sum(s / 1000 * full_steps + p for s, p in zip(step_ms, prune_s)),
+        "epoch_seconds": [round(r["epoch_seconds"], 4) for r in history],
         "step_ms": [round(s, 3) for s in step_ms],
         "pruned_filter_fraction": history[-1]["pruned_filter_fraction"],
         "params_before": params_before, "params_after": sum(p.numel() for p in trainer.model.parameters()),

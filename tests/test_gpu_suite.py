@@ -28,7 +28,8 @@ def test_smoke_run_covers_every_part_and_writes_its_json(tmp_path):
     expected |= {("vgg16", p, "pwt", False) for p in ("fp32", "bf16")}
     assert set(runs) == expected
     for (model, precision, method, compact), run in runs.items():
-        assert len(run["step_ms"]) == result["settings"]["epochs"] == 2 and min(run["step_ms"]) > 0
+        assert len(run["step_ms"]) == len(run["epoch_seconds"]) == result["settings"]["epochs"] == 2
+        assert min(run["step_ms"]) > 0 and abs(sum(run["epoch_seconds"]) - run["epoch_seconds_total"]) < 1e-3
         if method == "dense":
             assert run["pruned_filter_fraction"] == 0 and run["params_after"] == run["params_before"]
             continue
