@@ -63,7 +63,7 @@ def train_argv(workdir: Path, *extra: str) -> list[str]:
 
 # ---------------------------------------------------------------------- hand-picked cases
 HAND_PICKED = [
-    (["--model", "alexnet"], "unknown model"),
+    (["--model", "googlenet"], "unknown model"),
     (["--model", ""], "model"),
     (["--dataset", "imagenet"], "unknown dataset"),
     (["--method", "magnitude"], "method"),
@@ -348,7 +348,7 @@ def test_missing_data_dirs(name, workdir, capsys):
 
 
 # ---------------------------------------------------------------------- real processes
-@pytest.mark.parametrize("extra", [["--model", "alexnet"], ["--dataset", "mnist", "--data-dir", "/nonexistent"],
+@pytest.mark.parametrize("extra", [["--model", "googlenet"], ["--dataset", "mnist", "--data-dir", "/nonexistent"],
                                    ["--config", "BINARY"], ["--resume", "CORRUPT"], ["--lr", "abc"]])
 def test_real_process_bad_input(extra, workdir):
     binary = workdir / "binary.yaml"

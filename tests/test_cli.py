@@ -51,7 +51,7 @@ def test_train_prints_a_note_when_the_last_prune_leaves_no_learning_rate(tmp_pat
 
 
 @pytest.mark.parametrize("argv, fragment", [
-    (["train", "--model", "alexnet", "--dataset", "demo"], "unknown model 'alexnet'"),
+    (["train", "--model", "googlenet", "--dataset", "demo"], "unknown model 'googlenet'"),
     (["train", "--dataset", "imagenet21k"], "unknown dataset"),
     (["train", "--dataset", "demo", "--criterion", "l7"], "criterion"),
     (["train", "--dataset", "demo", "--target", "1.5"], "target"),

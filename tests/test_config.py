@@ -36,6 +36,12 @@ def test_defaults_are_valid_and_derived_values():
     ({"device": "tpu"}, "device"),
     ({"method": "scratch"}, "masks-from"),
     ({"include_linear": "yes"}, "true or false"),
+    ({"amp": "fp8"}, "amp: unknown value 'fp8'; choose one of: off, bf16, fp16"),
+    ({"channels_last": "yes"}, "true or false"),
+    ({"image_size": 64}, "image_size: only used by dataset folder; mnist has its own size"),
+    ({"dataset": "folder", "image_size": 8}, "image_size: must be at least 16"),
+    ({"workers": 2}, "workers: only dataset folder decodes images"),
+    ({"dataset": "folder", "workers": -1}, "workers: must be at least 0"),
 ])
 def test_invalid_values_raise_one_line_config_errors(changes, message):
     with pytest.raises(ConfigError, match=message) as info:

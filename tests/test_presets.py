@@ -27,7 +27,8 @@ def test_every_preset_is_valid(name, scale):
     assert preset.runs[0].config.method == "dense"
     if scale == "cpu":
         assert "CPU scale" in preset.notes[0]
-        assert {r.config.dataset for r in preset.runs} <= {"mnist", "fashion-mnist"}
+        allowed = {"folder"} if name in IMAGENET_PRESETS else {"mnist", "fashion-mnist"}
+        assert {r.config.dataset for r in preset.runs} <= allowed
 
 
 def test_paper_settings():
@@ -43,6 +44,47 @@ def test_paper_settings():
     table4 = [r.config.delta for r in get_preset("ra-table4", "paper").runs if r.config.method == "ra"]
     assert table4 == [float("inf"), 0.5, 0.4, 0.3]
     assert [r.config.method for r in get_preset("ra-table2", "paper").runs] == ["dense", "ra", "scratch"]
+
+
+IMAGENET_PRESETS = ("pwt-fig7", "ra-alexnet")
+
+
+def test_imagenet_paper_settings():
+    fig7 = get_preset("pwt-fig7", "paper")
+    base = fig7.runs[0].config
+    assert (base.model, base.dataset, base.image_size, base.epochs, base.optimizer, base.width) == (
+        "vgg16-224", "folder", 224, 100, "adam", 1.0)
+    assert [(r.config.method, r.config.target) for r in fig7.runs[1:]] == [("pwt", 0.7), ("prt", 0.7)]
+    assert fig7.runs[2].config.prune_epoch == 70
+    alexnet = get_preset("ra-alexnet", "paper")
+    base = alexnet.runs[0].config
+    assert (base.model, base.image_size, base.batch_size, base.optimizer, base.lr, base.weight_decay) == (
+        "alexnet", 227, 256, "sgd", 0.01, 5e-4)
+    assert [r.config.method for r in alexnet.runs] == ["dense", "ra", "scratch"]
+    assert alexnet.runs[1].config.partition == "type"  # Strategy 1: conv layers, then fc layers
+
+
+@pytest.mark.parametrize("name", IMAGENET_PRESETS)
+def test_imagenet_presets_smoke_run_on_a_generated_folder(image_folder, tmp_path, name):
+    """The paper-scale preset, cut to one epoch of two steps (6 images, batch 3) on a generated folder
+    with narrower networks and smaller crops so that it takes seconds on a CPU: every run trains and
+    the report is written."""
+    root = image_folder(tmp_path / "images", train=2, val=1, size=(48, 40))
+    preset = get_preset(name, "paper", data_dir=str(root))
+    small = {"pwt-fig7": dict(width=0.0625, image_size=32), "ra-alexnet": dict(width=0.0625, image_size=67)}[name]
+    runs = tuple(type(r)(r.label, r.config.replace(
+        epochs=1, batch_size=3, workers=0, device="cpu", bn_recalibration_batches=1, **small,
+        prune_epoch=1 if r.config.method == "prt" else None)) for r in preset.runs)
+    report = run_preset(type(preset)(preset.name, preset.scale, preset.title, runs, preset.notes),
+                        tmp_path / "out", log=lambda line: None)
+    assert report.is_file()
+    for run in runs:
+        history = [json.loads(line) for line in (tmp_path / "out" / run.label / "history.jsonl").read_text().splitlines()]
+        assert len(history) == 1
+        summary = json.loads((tmp_path / "out" / run.label / "summary.json").read_text())
+        assert summary["model"] == preset.runs[0].config.model and summary["dataset"] == "folder"
+        if run.config.method in ("pwt", "prt"):
+            assert summary["pruned_filter_fraction"] == pytest.approx(0.7, abs=0.03)
 
 
 def test_cpu_prt_epochs_are_distinct_and_inside_the_run():

@@ -49,8 +49,9 @@ def _seed_list(text: str) -> tuple[int, ...]:
 
 # flag, config key, type, help
 TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--model", "model", str, "model name: lenet5, vgg16, resnet20, resnet56"),
-    ("--dataset", "dataset", str, "dataset: mnist, fashion-mnist, cifar10, cifar100, demo"),
+    ("--model", "model", str, "model name: lenet5, vgg16, vgg16-224, resnet20, resnet56, alexnet, "
+                              "timm:NAME, torchvision:NAME"),
+    ("--dataset", "dataset", str, "dataset: mnist, fashion-mnist, cifar10, cifar100, demo, folder"),
     ("--data-dir", "data_dir", str, "folder holding the dataset files (default $INTRAIN_DATA_DIR or ./data)"),
     ("--method", "method", str, "dense, pwt, prt, ra or scratch"),
     ("--criterion", "criterion", str, "PWT filter criterion: l1, mean-activation, random"),
@@ -85,6 +86,9 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--seed", "seed", _int, "random seed"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
     ("--out", "out", str, "run directory (default runs/<model>-<dataset>-<method>-<time>)"),
+    ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default 224)"),
+    ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
+    ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
 ]
 
 
@@ -103,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     compact.add_argument("--no-compact", dest="compact", action="store_false", default=argparse.SUPPRESS)
     train.add_argument("--include-linear", dest="include_linear", action="store_true", default=argparse.SUPPRESS,
                        help="also prune output neurons of hidden linear layers")
+    train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
+                       help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
     train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR from its last checkpoint (its own config; no other options)")
@@ -127,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="intrain report", help="the report's title")
 
     reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
-    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, ra-table2, ra-table4")
+    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, pwt-fig7, ra-table2, ra-table4, "
+                                            "ra-alexnet")
     reproduce.add_argument("--scale", default="cpu", help="cpu (minutes on a CPU, scaled down) or paper (default cpu)")
     reproduce.add_argument("--out", default=None, help="output folder (default runs/reproduce/NAME-SCALE)")
     reproduce.add_argument("--data-dir", default=None, help="folder holding the dataset files")

@@ -25,6 +25,7 @@ SCOPES = ("global", "layer")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 PARTITIONS = ("type", "sensitivity", "none")
+AMP_MODES = ("off", "bf16", "fp16")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
 # PWT's schedule settings when not given: the paper's, and intrain's recommendation (measured on
@@ -89,6 +90,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     out: str | None = None
+    # image folders, mixed precision, memory layout
+    image_size: int | None = None  # dataset folder: side of the square crops (default 224)
+    workers: int = 0  # dataset folder: decoding processes (0: the training process)
+    amp: str = "off"  # autocast: off, bf16 or fp16 (fp16 with a gradient scaler, CUDA only)
+    channels_last: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -238,6 +244,7 @@ def _validate(c: TrainConfig) -> None:
     _choice("recipe", c.recipe, tuple(PWT_RECIPES))
     if c.schedule is not None:
         _choice("schedule", c.schedule, SHAPES)
+    _choice("amp", c.amp, AMP_MODES)
     if not c.model:
         raise ConfigError("model: must not be empty")
     if not c.dataset:
@@ -298,6 +305,13 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError("compact: method dense prunes no filters, so there is nothing to compact; drop --compact")
     if not re.fullmatch(r"auto|cpu|mps|cuda(:\d{1,4})?", c.device):
         raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N or mps, got '{c.device}'")
+    if c.image_size is not None:
+        _at_least("image_size", c.image_size, 16)
+        if c.dataset != "folder":
+            raise ConfigError(f"image_size: only used by dataset folder; {c.dataset} has its own size")
+    _at_least("workers", c.workers, 0)
+    if c.workers and c.dataset != "folder":
+        raise ConfigError(f"workers: only dataset folder decodes images; {c.dataset} is held in memory, drop --workers")
     for name in ("data_dir", "out", "masks_from"):
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")

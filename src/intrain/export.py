@@ -42,11 +42,16 @@ WEIGHT_MASK = "weight_mask"  # RA's per-weight mask buffer
 
 
 # ---------------------------------------------------------------------- the run's model
-def _model_arguments(config: TrainConfig) -> dict[str, Any]:
-    """Registry arguments and input shape of a run's model (no data is read)."""
+def _model_arguments(config: TrainConfig, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Registry arguments and input shape of a run's model (no data is read): from ``data``, the
+    facts ``model.pt`` keeps (a folder dataset's classes and image size), else the dataset's spec."""
     from .data.specs import dataset_spec
     from .models import model_entry
 
+    if data is not None:
+        return {"model_name": config.model, "num_classes": int(data["num_classes"]),
+                "in_channels": int(data["in_channels"]), "width": config.width,
+                "input_shape": [int(n) for n in data["input_shape"]]}
     spec = dataset_spec(config.dataset)
     size = model_entry(config.model).input_size or spec.image_size
     return {"model_name": config.model, "num_classes": spec.num_classes, "in_channels": spec.in_channels,
@@ -73,6 +78,15 @@ def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]
     return config, state
 
 
+def read_data_facts(run_dir: str | Path) -> dict[str, Any] | None:
+    """``model.pt``'s ``data`` (class count, channels, input shape), ``None`` for older runs."""
+    path = Path(run_dir) / "model.pt"
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True).get("data")
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise CheckpointError(f"{path} is unreadable: {type(exc).__name__}") from None
+
+
 def _without_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Weight masks multiplied in (RA), then every mask buffer dropped."""
     if any(k.endswith("." + WEIGHT_MASK) for k in state):
@@ -82,9 +96,10 @@ def _without_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v for k, v in state.items() if not k.endswith(("." + WEIGHT_MASK, "." + MASK_BUFFER))}
 
 
-def compact_model(config: TrainConfig, state: dict[str, torch.Tensor]) -> nn.Module:
+def compact_model(config: TrainConfig, state: dict[str, torch.Tensor],
+                  data: dict[str, Any] | None = None) -> nn.Module:
     """The run's final network in eval mode with its pruned filters removed and no masks left."""
-    arguments = _model_arguments(config)
+    arguments = _model_arguments(config, data)
     model = _build(arguments)
     for key, mask in state.items():  # filter masks first, so that a masked-only run compacts too
         if key.endswith("." + MASK_BUFFER):
@@ -261,9 +276,10 @@ def export_run(run_dir: str | Path, fmt: str = "compact", out: str | Path | None
     target = Path(out) if out is not None else run_dir / DEFAULT_FILES[fmt]
     if target.parent and not target.parent.is_dir():
         raise ConfigError(f"out: folder {target.parent} does not exist")
-    arguments = _model_arguments(config)
+    data = read_data_facts(run_dir)
+    arguments = _model_arguments(config, data)
     shape = arguments["input_shape"]
-    model = compact_model(config, state)
+    model = compact_model(config, state, data)
     files: dict[str, str] = {}
     onnx_diff = None
     if fmt == "compact":

@@ -6,6 +6,9 @@
 * ``paper`` — the paper's settings: PWT figures on VGG-16 / CIFAR-10 for 80 epochs with Adam (the
   user provides the CIFAR-10 files and, in practice, a GPU); RA Table 2 on LeNet-5 / MNIST with the
   Caffe recipe for 11 epochs; RA Table 4 on ResNet-56 / CIFAR-10 with SGD.
+* ImageNet (``pwt-fig7``, ``ra-alexnet``): ``--dataset folder`` on the ImageNet layout the user
+  gives with ``--data-dir`` (``DIR/train/<class>/*``, ``DIR/val/<class>/*``); at ``cpu`` scale a
+  narrow network on small crops of whatever folder is given (a few classes of ImageNet, say).
 * ``cpu`` — the same comparisons shrunk to run on two CPU cores in minutes: narrower networks,
   fewer epochs and a training subset of Fashion-MNIST or MNIST. The report says so; absolute
   accuracies are not the paper's, the comparisons between runs are the point.
@@ -70,6 +73,31 @@ _RESNET = {
                        batch_size=64, optimizer="adam", seed=0),
 }
 
+# ImageNet as an image folder (intrain.data.folder): 100 epochs of VGG-16 with Adam (PWT Sec. IV; the
+# batch size is not given, 128 as for CIFAR); at cpu scale width 0.125 on 64x64 crops.
+_VGG_IMAGENET = {
+    "paper": TrainConfig(model="vgg16-224", dataset="folder", image_size=224, workers=8, epochs=100,
+                         batch_size=128, optimizer="adam", seed=0),
+    "cpu": TrainConfig(model="vgg16-224", width=0.125, dataset="folder", image_size=64, workers=2, epochs=10,
+                       batch_size=64, optimizer="adam", seed=0),
+}
+# Caffe's bvlc_alexnet solver (the RA paper trains it in Caffe): SGD 0.01, momentum 0.9, weight decay
+# 5e-4, batch 256, lr x0.1 every 100k iterations (20 epochs), 90 epochs (RA's 99 include 9 of fine-tuning),
+# 227x227 crops. The paper gives no range/epsilon for AlexNet: those of its LeNet-5 row (2, 0.1).
+_ALEXNET_IMAGENET = {
+    "paper": TrainConfig(model="alexnet", dataset="folder", image_size=227, workers=8, epochs=90, batch_size=256,
+                         optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, lr_schedule="step",
+                         lr_step_epochs=20, seed=0),
+    "cpu": TrainConfig(model="alexnet", width=0.25, dataset="folder", image_size=96, workers=2, epochs=10,
+                       batch_size=64, optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, seed=0),
+}
+_IMAGENET_NOTES = {
+    "paper": "Paper scale: {model} on the image folder given with --data-dir (ImageNet's layout), {image_size}x"
+             "{image_size} crops, {epochs} epochs, batch {batch_size}.",
+    "cpu": "CPU scale, not the paper's numbers: {model} (width {width}) on the image folder given with --data-dir, "
+           "{image_size}x{image_size} crops, {epochs} epochs, batch {batch_size}.",
+}
+
 _SCALE_NOTES = {
     "paper": "Paper scale: the paper's model, dataset and epochs (see the configurations in each run's config.yaml).",
     "cpu": "CPU scale, not the paper's numbers: {model} (width {width}) on {dataset} ({training}; full test "
@@ -90,8 +118,12 @@ def _note(base: TrainConfig, scale: str) -> str:
 
 
 def _pwt_base(scale: str) -> TrainConfig:
-    """The PWT figures' base: presets keep the paper's schedule whatever pwt's default recipe is."""
-    return _base(_PWT_BASE, scale).replace(recipe="paper")
+    return _base(_PWT_BASE, scale)
+
+
+def _paper_pwt(base: TrainConfig, **changes) -> TrainConfig:
+    """A PWT run with the paper's schedule, whatever pwt's default recipe is."""
+    return _paper_pwt(base, recipe="paper", **changes)
 
 
 PWT_CPU_SEEDS = (0, 1, 2)  # the protocol's seeds: single-seed differences of +-2 pt are noise at this scale
@@ -111,7 +143,7 @@ def _prt_epochs(epochs: int) -> list[int]:
 def _pwt_fig1(scale: str) -> Preset:
     base = _pwt_base(scale)
     runs = [PresetRun("dense", base.replace(method="dense")),
-            PresetRun("pwt-l1-80", base.replace(method="pwt", criterion="l1", target=0.8))]
+            PresetRun("pwt-l1-80", _paper_pwt(base, criterion="l1", target=0.8))]
     runs += [PresetRun(f"prt-{e}", base.replace(method="prt", criterion="l1", target=0.8, prune_epoch=e))
              for e in _prt_epochs(base.epochs)]
     return Preset("pwt-fig1", scale, "PWT Fig. 1/2: dense vs PWT-L1 80% vs prune-then-retrain (PRT-E)",
@@ -126,7 +158,7 @@ def _pwt_fig3(scale: str) -> Preset:
     base = _pwt_base(scale)
     targets = (0.72, 0.76, 0.80, 0.84, 0.88, 0.92) if scale == "paper" else (0.72, 0.80, 0.86, 0.92)
     runs = [PresetRun("dense", base.replace(method="dense"))]
-    runs += [PresetRun(f"pwt-l1-{round(100 * t)}", base.replace(method="pwt", criterion="l1", target=t))
+    runs += [PresetRun(f"pwt-l1-{round(100 * t)}", _paper_pwt(base, criterion="l1", target=t))
              for t in targets]
     return Preset("pwt-fig3", scale, "PWT Fig. 3: PWT-L1 with target pruning rates from 72% to 92%",
                   tuple(runs), (_note(base, scale),), _pwt_seeds(scale))
@@ -135,7 +167,7 @@ def _pwt_fig3(scale: str) -> Preset:
 def _pwt_fig4(scale: str) -> Preset:
     base = _pwt_base(scale)
     runs = [PresetRun("dense", base.replace(method="dense"))]
-    runs += [PresetRun(f"pwt-l1-80-mod{k}", base.replace(method="pwt", criterion="l1", target=0.8, every=k))
+    runs += [PresetRun(f"pwt-l1-80-mod{k}", _paper_pwt(base, criterion="l1", target=0.8, every=k))
              for k in (1, 2, 3, 4)]
     return Preset("pwt-fig4", scale, "PWT Fig. 4: PWT-L1 80% pruning every epoch (Mod1) to every 4th (Mod4)",
                   tuple(runs), (_note(base, scale),), _pwt_seeds(scale))
@@ -145,10 +177,10 @@ def _pwt_fig5(scale: str) -> Preset:
     base = _pwt_base(scale)
     runs = (
         PresetRun("dense", base.replace(method="dense")),
-        PresetRun("pwt-l1-80", base.replace(method="pwt", criterion="l1", target=0.8)),
-        PresetRun("pwt-meanact-80", base.replace(method="pwt", criterion="mean-activation", target=0.8)),
-        PresetRun("pwt-random-80", base.replace(method="pwt", criterion="random", target=0.8)),
-        PresetRun("pwt-random-40", base.replace(method="pwt", criterion="random", target=0.4)),
+        PresetRun("pwt-l1-80", _paper_pwt(base, criterion="l1", target=0.8)),
+        PresetRun("pwt-meanact-80", _paper_pwt(base, criterion="mean-activation", target=0.8)),
+        PresetRun("pwt-random-80", _paper_pwt(base, criterion="random", target=0.8)),
+        PresetRun("pwt-random-40", _paper_pwt(base, criterion="random", target=0.4)),
     )
     return Preset("pwt-fig5", scale, "PWT Fig. 5: L1 norm vs mean activation vs random pruning while training",
                   runs, (_note(base, scale),), _pwt_seeds(scale))
@@ -176,6 +208,30 @@ def _ra_table4(scale: str) -> Preset:
                   tuple(runs), (_note(base, scale),))
 
 
+def _pwt_fig7(scale: str) -> Preset:
+    base = _base(_VGG_IMAGENET, scale)
+    prune_epoch = round(base.epochs * 0.7)  # the paper's PRT-70 of 100 epochs
+    runs = (
+        PresetRun("dense", base.replace(method="dense")),
+        PresetRun("pwt-l1-70", _paper_pwt(base, criterion="l1", target=0.7)),
+        PresetRun(f"prt-{prune_epoch}", base.replace(method="prt", criterion="l1", target=0.7,
+                                                      prune_epoch=prune_epoch)),
+    )
+    return Preset("pwt-fig7", scale, "PWT Fig. 7: VGG-16 on ImageNet, PWT-L1 70% vs dense and PRT-70",
+                  runs, (_IMAGENET_NOTES[scale].format(**base.to_dict()),))
+
+
+def _ra_alexnet(scale: str) -> Preset:
+    base = _base(_ALEXNET_IMAGENET, scale)
+    runs = (
+        PresetRun("dense", base.replace(method="dense")),
+        PresetRun("ra-2-0.1", base.replace(method="ra", range=2.0, epsilon=0.1, partition="type")),
+        PresetRun("scratch", base.replace(method="scratch", masks_from="@ra-2-0.1")),
+    )
+    return Preset("ra-alexnet", scale, "RA on AlexNet / ImageNet (the paper's 6.4x): dense vs RA-2-0.1 vs "
+                  "scratch-train with RA's masks", runs, (_IMAGENET_NOTES[scale].format(**base.to_dict()),))
+
+
 _BUILDERS = {
     "pwt-fig1": _pwt_fig1,
     "pwt-fig3": _pwt_fig3,
@@ -183,6 +239,8 @@ _BUILDERS = {
     "pwt-fig5": _pwt_fig5,
     "ra-table2": _ra_table2,
     "ra-table4": _ra_table4,
+    "pwt-fig7": _pwt_fig7,
+    "ra-alexnet": _ra_alexnet,
 }
 PRESETS = tuple(_BUILDERS)
 

@@ -7,7 +7,7 @@ from intrain.errors import ConfigError
 
 
 def test_list_datasets_names():
-    assert list_datasets() == ["mnist", "fashion-mnist", "cifar10", "cifar100", "demo"]
+    assert list_datasets() == ["mnist", "fashion-mnist", "cifar10", "cifar100", "demo", "folder"]
 
 
 @pytest.mark.parametrize(

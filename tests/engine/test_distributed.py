@@ -162,3 +162,76 @@ def test_torchrun_two_ranks_match_one_process(tmp_path):
     one = json.loads((tmp_path / "one" / "summary.json").read_text())
     assert two["pruned_filter_fraction"] == one["pruned_filter_fraction"]
     assert abs(two["final_test_accuracy"] - one["final_test_accuracy"]) <= 0.02
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DropNet(nn.Module):
+    """A small CNN with dropout: each rank draws its own masks from its own generator."""
+
+    def __init__(self, num_classes: int, in_channels: int, width: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, 6, 5)
+        self.body = nn.Sequential(nn.ReLU(), nn.MaxPool2d(4), nn.Flatten(), nn.Dropout(0.5))
+        self.fc = nn.Linear(6 * 6 * 6, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.body(self.conv(x)))
+
+
+def _resume_worker(rank: int, port: int, config: dict, mode: str) -> None:
+    """One rank of ``intrain`` training under a torchrun-like environment: ``full`` trains all epochs,
+    ``killed`` stops after epoch 1 (its checkpoint written, as a kill during epoch 2 would leave it),
+    ``resume`` continues from that checkpoint."""
+    from intrain.config import TrainConfig
+    from intrain.engine import checkpoint
+    from intrain.engine.run import resume, train
+    from intrain.errors import TrainingInterrupted
+    from intrain.models import register_model
+
+    os.environ.update(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    register_model("dropnet")(lambda **kw: DropNet(**kw))
+
+    def stop_after_epoch_1(self, where, epochs_done):
+        if where == "after epoch 1":
+            raise TrainingInterrupted("killed")
+
+    try:
+        if mode == "resume":
+            resume(config["out"], quiet=True)
+        else:
+            if mode == "killed":
+                checkpoint.StopSignals.check = stop_after_epoch_1
+            train(TrainConfig.from_dict(config), quiet=True)
+    except TrainingInterrupted:
+        pass
+    os._exit(0)
+
+
+def test_two_rank_run_killed_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    """Each rank resumes with its own random state (dropout differs per rank), so the resumed 2-rank
+    run ends with the weights and history of the uninterrupted one."""
+    config = {"model": "dropnet", "dataset": "demo", "subset": 240, "method": "pwt", "target": 0.5, "epochs": 2,
+              "batch_size": 40, "device": "cpu", "seed": 4, "bn_recalibration_batches": 0}
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    for mode, out in (("full", full), ("killed", killed), ("resume", killed)):
+        mp.spawn(_resume_worker, args=(_free_port(), {**config, "out": str(out)}, mode), nprocs=2, join=True)
+        if mode == "killed":
+            assert not (killed / "summary.json").exists()
+            state = torch.load(killed / "checkpoint.pt", weights_only=True)
+            assert state["epoch"] == 1 and len(state["rng_ranks"]) == 2
+            assert not torch.equal(state["rng_ranks"][0]["torch"], state["rng_ranks"][1]["torch"])
+    left = torch.load(full / "model.pt", weights_only=True)["model"]
+    right = torch.load(killed / "model.pt", weights_only=True)["model"]
+    assert left.keys() == right.keys() and all(torch.equal(left[k], right[k]) for k in left)
+    timeless = [[{k: v for k, v in json.loads(line).items() if not k.endswith("_seconds")}
+                 for line in (run / "history.jsonl").read_text().splitlines()] for run in (full, killed)]
+    assert timeless[0] == timeless[1] and len(timeless[0]) == 2

@@ -10,7 +10,7 @@ from intrain.models.registry import scale_channels
 
 
 def test_list_models_is_sorted_and_complete():
-    assert list_models() == ["lenet5", "resnet20", "resnet56", "vgg16"]
+    assert list_models() == ["alexnet", "lenet5", "resnet20", "resnet56", "vgg16", "vgg16-224"]
 
 
 @pytest.mark.parametrize(("name", "size"), [("lenet5", 28), ("vgg16", 32), ("resnet20", 32), ("resnet56", 32)])
@@ -24,7 +24,8 @@ def test_model_entry_input_size(name, size):
 def test_unknown_name_lists_choices():
     with pytest.raises(ConfigError) as excinfo:
         create_model("x")
-    assert str(excinfo.value) == "unknown model 'x'; choose one of: lenet5, resnet20, resnet56, vgg16"
+    assert str(excinfo.value) == ("unknown model 'x'; choose one of: alexnet, lenet5, resnet20, resnet56, vgg16, "
+                                  "vgg16-224, timm:NAME, torchvision:NAME")
     with pytest.raises(ConfigError, match="unknown model"):
         model_entry("VGG16")
 

@@ -73,6 +73,9 @@ def load_dataset(
     ignores ``data_dir``. Missing or corrupt files raise ``DataError``.
     """
     spec = dataset_spec(name)
+    if name == "folder":  # decoded batch by batch, never held in memory whole
+        raise ConfigError("dataset folder is read with intrain.data.folder.scan_folder and FolderLoader, "
+                          "not load_dataset")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     if name == "demo":
         arrays = _load_demo()

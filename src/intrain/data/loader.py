@@ -76,6 +76,11 @@ class BatchLoader:
         std = torch.tensor(spec.std, dtype=torch.float32, device=self.device).view(1, -1, 1, 1)
         self._scale, self._shift = 1.0 / (255.0 * std), -mean / std
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """One example's shape as the model sees it, ``(C, H, W)`` (after ``pad_to``)."""
+        return tuple(self.images.shape[1:])
+
     def __len__(self) -> int:
         """Batches per epoch for this rank."""
         if self.drop_last:

@@ -28,6 +28,7 @@ class DatasetSpec:
 
 
 _MNIST_STATS = ((0.1307,), (0.3081,))
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 _SPECS: dict[str, DatasetSpec] = {
     spec.name: spec
@@ -42,6 +43,9 @@ _SPECS: dict[str, DatasetSpec] = {
         ),
         # The demo set is a small MNIST subset shipped with the package: MNIST's statistics.
         DatasetSpec("demo", 10, 1, 28, *_MNIST_STATS),
+        # Your own images (intrain.data.folder): the class count comes from the folder and the size
+        # from --image-size; these are the defaults (ImageNet's 1,000 classes at 224x224).
+        DatasetSpec("folder", 1000, 3, 224, IMAGENET_MEAN, IMAGENET_STD, augment=True),
     )
 }
 

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import TrainConfig
-from ..data import BatchLoader, DatasetSpec, load_dataset
+from ..config import MAX_SEED, TrainConfig
+from ..data import BatchLoader, DatasetSpec, default_data_dir, load_dataset
+from ..data.datasets import stratified_indices
 from ..errors import ConfigError
 from ..methods import PruningMethod, dense, prt, pwt, ra, scratch
 from ..methods.ra import ProbeResult, probe_sensitivity
@@ -20,13 +21,16 @@ from ..schedules import lr_factor
 from .distributed import World
 
 
+RANK_SEED_STRIDE = 1_000_003  # under torchrun, rank r draws from seed + r * stride
+
+
 @dataclass
 class RunParts:
     model: nn.Module
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     method: PruningMethod
-    train_loader: BatchLoader
+    train_loader: BatchLoader  # or a FolderLoader: the same interface
     test_loader: BatchLoader
     spec: DatasetSpec
     device: torch.device
@@ -117,25 +121,87 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
     being resumed) is given.
     """
     device = resolve_device(config.device, world)
+    check_precision(config, device)
     if config.batch_size % world.size:
         raise ConfigError(f"batch_size: {config.batch_size} is not divisible by the {world.size} ranks")
-    splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
-    spec = splits.spec
-    seed_everything(config.seed)
     entry = model_entry(config.model)
-    model = make_model(config, spec).to(device)
-    pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
-    train_loader = BatchLoader(splits.train_images, splits.train_labels, spec, batch_size=config.batch_size // world.size,
-                               train=True, device=device, seed=config.seed, pad_to=pad_to,
-                               rank=world.rank, world_size=world.size)
-    test_loader = BatchLoader(splits.test_images, splits.test_labels, spec, batch_size=max(config.batch_size, 256),
-                              train=False, device=device, seed=config.seed, pad_to=pad_to)
+    if config.dataset == "folder":
+        spec, train_loader, test_loader = folder_loaders(config, entry, world, device)
+    else:
+        splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
+        spec = splits.spec
+        pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
+        train_loader = BatchLoader(splits.train_images, splits.train_labels, spec,
+                                   batch_size=config.batch_size // world.size, train=True, device=device,
+                                   seed=config.seed, pad_to=pad_to, rank=world.rank, world_size=world.size)
+        test_loader = BatchLoader(splits.test_images, splits.test_labels, spec,
+                                  batch_size=max(config.batch_size, 256), train=False, device=device,
+                                  seed=config.seed, pad_to=pad_to)
+    seed_everything(config.seed)
+    model = apply_memory_format(make_model(config, spec).to(device), config)
+    if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
+        check_input_size(model, config, train_loader.input_shape, device)
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
     if probe is None and needs_probe(config):
         probe = run_probe(config, model, train_loader)
     method = make_method(config, len(train_loader), probe)
+    if world.distributed:  # each rank its own stream for dropout and the like (weights are identical)
+        seed_everything((config.seed + RANK_SEED_STRIDE * world.rank) % (MAX_SEED + 1))
     return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device)
+
+
+def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device):
+    """Spec and loaders of ``--dataset folder`` (:mod:`intrain.data.folder`): ``image_size`` defaults
+    to the model's fixed input size, else 224."""
+    from ..data.folder import DEFAULT_IMAGE_SIZE, FolderLoader, scan_folder
+
+    size = config.image_size or entry.input_size or DEFAULT_IMAGE_SIZE
+    if entry.input_size and size != entry.input_size:
+        raise ConfigError(f"image_size: model {config.model} takes {entry.input_size}x{entry.input_size} "
+                          f"images, got {size}; drop --image-size or pick another model")
+    data = scan_folder(config.data_dir if config.data_dir is not None else default_data_dir(), size)
+    files, labels = data.train_files, data.train_labels
+    if config.subset is not None:
+        keep = stratified_indices(labels, config.subset, seed=config.seed).tolist()
+        files, labels = tuple(files[i] for i in keep), labels[keep]
+    common = dict(device=device, seed=config.seed, workers=config.workers, channels_last=config.channels_last)
+    train = FolderLoader(files, labels, data.spec, batch_size=config.batch_size // world.size, train=True,
+                         rank=world.rank, world_size=world.size, **common)
+    test = FolderLoader(data.val_files, data.val_labels, data.spec, batch_size=max(config.batch_size, 256),
+                        train=False, **common)
+    return data.spec, train, test
+
+
+@torch.no_grad()
+def check_input_size(model: nn.Module, config: TrainConfig, shape: tuple[int, ...], device: torch.device) -> None:
+    """One eval-mode forward pass of a zero image, so that a model too deep for the image size is
+    one line here rather than a traceback in the first step (no random draw, no statistics change)."""
+    was_training = model.training
+    try:
+        model.eval()(torch.zeros((1, *shape), device=device))
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "allocate" in reason:
+            raise
+        raise ConfigError(f"image_size: model {config.model} cannot take {'x'.join(map(str, shape))} inputs "
+                          f"({reason}); use a larger --image-size") from None
+    finally:
+        model.train(was_training)
+
+
+def check_precision(config: TrainConfig, device: torch.device) -> None:
+    """fp16 autocast needs a gradient scaler, which intrain runs on CUDA only."""
+    if config.amp == "fp16" and device.type != "cuda":
+        raise ConfigError(f"amp: fp16 trains with a gradient scaler on CUDA only, and the device is {device}; "
+                          "use --amp bf16 there")
+
+
+def apply_memory_format(model: nn.Module, config: TrainConfig) -> nn.Module:
+    """``--channels-last``: 4-d parameters and buffers in channels-last memory order, in place (the
+    parameter objects stay, so an optimizer over them keeps working). Needed again whenever the
+    tensors are replaced (compaction, shrinking to a checkpoint)."""
+    return model.to(memory_format=torch.channels_last) if config.channels_last else model
 
 
 def needs_probe(config: TrainConfig) -> bool:

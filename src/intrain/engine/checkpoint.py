@@ -7,7 +7,8 @@ first, so that a run killed during epoch 1 resumes too). It is a plain ``torch.s
   training has its smaller shapes there);
 - ``optimizer``, ``scheduler``: their ``state_dict``; ``method``: the pruning method's ``state_dict``
   (schedule position, mean-activation accumulators, RA classes and probe results);
-- ``rng``: python ``random``, numpy, torch CPU (and CUDA when available) generator states;
+- ``rng``: python ``random``, numpy, torch CPU (and CUDA when available) generator states; under
+  torchrun also ``rng_ranks``, every rank's states (rank r resumes with entry r);
 - ``epoch`` (epochs completed), ``history`` (the records so far), ``train_seconds``, ``config``
   (the resolved configuration).
 
@@ -147,6 +148,33 @@ def rng_state() -> dict[str, Any]:
     return state
 
 
+def all_rank_rng_states() -> list[dict[str, Any]] | None:
+    """Every rank's :func:`rng_state`, gathered on every rank (a collective: all ranks call it);
+    ``None`` in a single process."""
+    import torch.distributed as dist
+
+    from .distributed import is_distributed
+
+    if not is_distributed():
+        return None
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, rng_state())
+    return gathered
+
+
+def rank_rng_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The generator states this process resumes with: its own rank's from ``rng_ranks`` when the
+    checkpoint has as many ranks as the current run, else ``rng`` (rank 0's, or the only one)."""
+    import torch.distributed as dist
+
+    from .distributed import is_distributed
+
+    ranks = state.get("rng_ranks")
+    if ranks and is_distributed() and len(ranks) == dist.get_world_size():
+        return ranks[dist.get_rank()]
+    return state["rng"]
+
+
 def restore_rng_state(state: dict[str, Any]) -> None:
     """Inverse of :func:`rng_state` (CUDA states only where CUDA is available)."""
     version, internal, gauss = state["python"]
@@ -160,8 +188,10 @@ def restore_rng_state(state: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------- capture and restore
-def capture(trainer, config_dict: dict[str, Any], train_seconds: float = 0.0) -> dict[str, Any]:
+def capture(trainer, config_dict: dict[str, Any], train_seconds: float = 0.0,
+            rng_ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The checkpoint of ``trainer`` at an epoch boundary (see the module docstring)."""
+    extra = {"rng_ranks": rng_ranks} if rng_ranks is not None else {}
     return {
         "format": FORMAT,
         "version": VERSION,
@@ -174,6 +204,7 @@ def capture(trainer, config_dict: dict[str, Any], train_seconds: float = 0.0) ->
         "method_name": trainer.method.name,
         "rng": rng_state(),
         "train_seconds": float(train_seconds),
+        **extra,
     }
 
 
@@ -245,7 +276,7 @@ def resume_trainer(trainer, state: dict[str, Any], path: str | os.PathLike) -> N
     optimizer, scheduler, method, loop position and history, then every RNG state, last."""
     load_training_state(state, trainer.model, trainer.optimizer, trainer.scheduler, trainer.method, path)
     trainer.load_state_dict(state)
-    restore_rng_state(state["rng"])
+    restore_rng_state(rank_rng_state(state))
 
 
 # ---------------------------------------------------------------------- the per-epoch callback
@@ -269,8 +300,9 @@ class Checkpointer:
         return self.offset + time.perf_counter() - self.started
 
     def save(self, trainer) -> None:
+        ranks = all_rank_rng_states()  # every rank takes part in the gathering, rank 0 writes
         if self.enabled:
-            save_checkpoint(capture(trainer, self.config_dict, self.train_seconds()), self.path)
+            save_checkpoint(capture(trainer, self.config_dict, self.train_seconds(), ranks), self.path)
 
     def __call__(self, trainer, record: dict[str, Any]) -> None:
         self.save(trainer)

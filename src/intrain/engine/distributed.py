@@ -56,6 +56,8 @@ def process_group(world: World, device: torch.device) -> Iterator[World]:
         yield world
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # object collectives (every rank's RNG state) use the current device
     dist.init_process_group(backend=backend)
     try:
         yield world

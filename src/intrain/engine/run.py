@@ -27,7 +27,7 @@ from ..costs import EpochCostMeter, measured_latency, run_cost_summary
 from ..reporting.stats import layer_report, nonzero_parameters, parameter_count, sparsity
 from ..sparse import dense_file_bytes, save_sparse
 from ..methods.ra import ProbeResult
-from .build import build, resolve_device
+from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
                          fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
 from .distributed import World, process_group, world_from_environment, wrap
@@ -76,6 +76,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
     if checkpoint is not None:
         fit_parts_to_checkpoint(checkpoint, parts, config, run_dir / CHECKPOINT)
+        apply_memory_format(parts.model, config)  # a shrunk model has new tensors
     history_file = run_dir / HISTORY
     if world.is_main:
         make_run_dir(run_dir)
@@ -92,10 +93,10 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     trainer = Trainer(
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
         options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
-                               progress=progress, quiet=quiet),
+                               progress=progress, quiet=quiet, amp=config.amp, channels_last=config.channels_last),
         method=parts.method, scheduler=parts.scheduler, callbacks=[checkpointer, append_history],
         wrapped=wrap(parts.model, parts.device), epoch_cost=meter,
-        after_prune=compaction_hook(parts) if config.compacts else None,
+        after_prune=compaction_hook(parts, config) if config.compacts else None,
     )
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
@@ -118,7 +119,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
         # atomically, summary last: a run directory with a summary holds a complete model
-        save_checkpoint({"model": parts.model.state_dict()}, run_dir / MODEL)
+        save_checkpoint({"model": parts.model.state_dict(), "data": data_facts(parts)}, run_dir / MODEL)
         if config.method in ("ra", "scratch"):
             summary["sparse_file"] = write_sparse_model(parts.model, run_dir)
         text = json.dumps(summary, indent=2) + "\n"
@@ -172,16 +173,25 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
     }
 
 
-def compaction_hook(parts):
+def data_facts(parts) -> dict[str, Any]:
+    """What a model built for this run needs to know about its data (``model.pt``'s ``data``, read by
+    :mod:`intrain.export`): a folder dataset's class count and image size live in no static spec."""
+    return {"num_classes": parts.spec.num_classes, "in_channels": parts.spec.in_channels,
+            "input_shape": list(parts.train_loader.input_shape)}
+
+
+def compaction_hook(parts, config: TrainConfig | None = None):
     """The trainer's ``after_prune`` callback that removes pruned filters physically
     (:func:`~intrain.compaction.compact`): optimizer state carried over, the method re-attached, the
     DistributedDataParallel wrapper rebuilt. Its time counts as pruning time."""
     from ..compaction import compact
 
-    example = torch.zeros((1, *parts.train_loader.images.shape[1:]), device=parts.device)
+    example = torch.zeros((1, *parts.train_loader.input_shape), device=parts.device)
 
     def after_prune(trainer: Trainer, event) -> None:
         result = compact(trainer.model, trainer.optimizer, example_inputs=example, method=trainer.method)
+        if config is not None:
+            apply_memory_format(trainer.model, config)  # compaction made new tensors
         trainer.wrapped = wrap(trainer.model, parts.device)
         event.seconds += result.seconds
         event.details["compaction"] = result.as_dict()
@@ -194,7 +204,7 @@ def cost_meter(config: TrainConfig, parts) -> EpochCostMeter:
     state: by filters for filter pruning, as non-zero MACs for weight pruning (ra, scratch)."""
     mode = "nonzero" if config.method in ("ra", "scratch") else "structured"
     loader = parts.train_loader
-    return EpochCostMeter(tuple(loader.images.shape[1:]), loader.num_examples, mode)
+    return EpochCostMeter(tuple(loader.input_shape), loader.num_examples, mode)
 
 
 def cost_summary(trainer: Trainer, meter: EpochCostMeter, dense_epoch: dict[str, float],

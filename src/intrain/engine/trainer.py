@@ -14,6 +14,7 @@ images) measured 75.7% test accuracy with them and 82.0% re-estimated.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
@@ -38,6 +39,10 @@ class TrainerOptions:
     recalibrate_bn_batches: int = 50  # forward passes to re-estimate BN statistics after a prune and at the end
     progress: bool = True  # a progress bar on a terminal
     quiet: bool = False  # no per-epoch line either
+    amp: str = "off"  # autocast dtype for forward passes: off, bf16, fp16 (fp16: with a gradient scaler)
+    channels_last: bool = False  # inputs in channels-last memory order (the model's tensors: see build)
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Trainer:
@@ -76,6 +81,8 @@ class Trainer:
         # costs one epoch at the model's current pruning state (e.g. costs.EpochCostMeter): its
         # ``train_macs`` / ``train_mem`` go into the epoch's record
         self.epoch_cost = epoch_cost
+        # fp16 scales the loss so that small gradients survive; steps with inf/NaN gradients are skipped
+        self.scaler = torch.amp.GradScaler("cuda") if options.amp == "fp16" else None
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> list[dict[str, Any]]:
@@ -92,12 +99,32 @@ class Trainer:
         return self.history
 
     def state_dict(self) -> dict[str, Any]:
-        """The loop position: epochs completed and the history so far (for checkpoints)."""
-        return {"epoch": self.epoch, "history": [dict(r) for r in self.history]}
+        """The loop position: epochs completed and the history so far (for checkpoints), and the
+        fp16 gradient scaler's state."""
+        state = {"epoch": self.epoch, "history": [dict(r) for r in self.history]}
+        if self.scaler is not None:
+            state["scaler"] = self.scaler.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
         self.history = [dict(r) for r in state["history"]]
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """Mixed precision for forward passes (``options.amp``); a no-op when off."""
+        if self.options.amp == "off":
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=AMP_DTYPES[self.options.amp])
+
+    def inputs(self, batches: Iterable) -> Iterable:
+        """``batches`` with the images in the memory order the model uses."""
+        if not self.options.channels_last:
+            yield from batches
+            return
+        for x, y in batches:
+            yield x.contiguous(memory_format=torch.channels_last), y
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         # the epoch's training cost at its pruning state, taken before its first batch
@@ -133,45 +160,67 @@ class Trainer:
         }
 
     def _recalibrate(self, epoch: int) -> None:
-        recalibrate_batchnorm(self.model, self.train_loader.epoch(epoch), self.options.recalibrate_bn_batches)
+        if self.options.recalibrate_bn_batches == 0:
+            return
+        batches = self.inputs(self.train_loader.epoch(epoch))
+        with self.autocast(next(self.model.parameters()).device):
+            recalibrate_batchnorm(self.model, batches, self.options.recalibrate_bn_batches)
 
     def train_one_epoch(self, epoch: int) -> tuple[float, float]:
         self.model.train()
         self.method.on_epoch_begin(epoch)
-        total_loss = torch.zeros((), dtype=torch.float64)
-        correct = seen = 0
-        batches = self.train_loader.epoch(epoch)
+        sums = None  # [loss x examples, correct] on the batches' device: no host synchronisation per step
+        seen = 0
+        pending = None  # the previous step's (iteration, loss), checked once this step's work is queued
+        batches = self.inputs(self.train_loader.epoch(epoch))
         bar = _progress(batches, len(self.train_loader), f"epoch {epoch + 1}/{self.options.epochs}", self.options)
         for step, (x, y) in enumerate(bar):
-            logits = self.wrapped(x)
-            loss = F.cross_entropy(logits, y)
+            with self.autocast(x.device):
+                logits = self.wrapped(x)
+                loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
             self.method.on_step_end()
-            value = loss.item()
-            if not math.isfinite(value):
-                raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
-            self.stop_check(f"during epoch {epoch + 1}, iteration {step + 1}", self.epoch)
-            total_loss += value * y.numel()
-            correct += int((logits.argmax(1) == y).sum())
+            batch = torch.stack([loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double()])
+            sums = batch if sums is None else sums + batch
             seen += y.numel()
-            if hasattr(bar, "set_postfix_str") and step % 20 == 0:
-                bar.set_postfix_str(f"loss {value:.4f}")
+            if pending is not None:  # on a GPU the previous step is done by now: no pipeline stall
+                self._check_loss(epoch, *pending, bar)
+            pending = (step, loss.detach())
+            self.stop_check(f"during epoch {epoch + 1}, iteration {step + 1}", self.epoch)
+        if pending is not None:
+            self._check_loss(epoch, *pending, bar)
+        total_loss, correct = sums.tolist() if sums is not None else (0.0, 0.0)
         # every rank reports the whole epoch: add up the shards (no-op with one process)
-        total_loss, correct, seen = sum_across_ranks(torch.tensor([float(total_loss), correct, seen], dtype=torch.float64)).tolist()
+        total_loss, correct, seen = sum_across_ranks(torch.tensor([total_loss, correct, seen], dtype=torch.float64)).tolist()
         return total_loss / max(seen, 1), correct / max(seen, 1)
+
+    def _check_loss(self, epoch: int, step: int, loss: torch.Tensor, bar) -> None:
+        """A non-finite training loss stops the run, naming the iteration; checked one step late, so
+        that reading it does not stall the GPU (weights are checked before every checkpoint)."""
+        value = loss.item()
+        if not math.isfinite(value):
+            raise DivergenceError(f"training diverged: loss is {value} at epoch {epoch + 1}, iteration {step + 1}")
+        if hasattr(bar, "set_postfix_str") and step % 20 == 0:
+            bar.set_postfix_str(f"loss {value:.4f}")
 
     @torch.no_grad()
     def evaluate(self) -> tuple[float, float]:
         self.model.eval()
         total_loss = 0.0
         correct = seen = 0
-        for x, y in self.test_loader.epoch(0):
-            logits = self.model(x)
-            total_loss += float(F.cross_entropy(logits, y, reduction="sum"))
+        for x, y in self.inputs(self.test_loader.epoch(0)):
+            with self.autocast(x.device):
+                logits = self.model(x)
+            total_loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             seen += y.numel()
         return total_loss / max(seen, 1), correct / max(seen, 1)

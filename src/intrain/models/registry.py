@@ -40,11 +40,14 @@ class ModelEntry:
         input_size: the square spatial size (in pixels) the network expects, e.g. 32 for
             the CIFAR VGG/ResNets; smaller images (28x28 MNIST) are padded to it by the data
             pipeline. ``None`` means the network accepts any size.
+        external: a timm or torchvision model (``timm:NAME``, ``torchvision:NAME``), which keeps
+            its library's initialisation.
     """
 
     name: str
     factory: ModelFactory
     input_size: int | None = None
+    external: bool = False
 
 
 def register_model(name: str, *, input_size: int | None = None) -> Callable[[ModelFactory], ModelFactory]:
@@ -73,13 +76,22 @@ def list_models() -> list[str]:
 def model_entry(name: str) -> ModelEntry:
     """The :class:`ModelEntry` registered under ``name``.
 
+    ``timm:NAME`` and ``torchvision:NAME`` give an entry that builds that library's model
+    (:mod:`intrain.models.external`; whether the library has it is checked when it is built).
+
     Raises:
         ConfigError: if no model has that name; the message lists the valid choices.
     """
+    from intrain.models.external import external_factory, split_name
+
+    library = split_name(name)
+    if library is not None:
+        return ModelEntry(name=name, factory=external_factory(*library), external=True)
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):  # TypeError: an unhashable name from a config file
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}") from None
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}, "
+                          "timm:NAME, torchvision:NAME") from None
 
 
 def create_model(
@@ -111,7 +123,7 @@ def create_model(
         raise ConfigError(f"width must be a finite number > 0, got {width!r}")
 
     model = entry.factory(num_classes=int(num_classes), in_channels=int(in_channels), width=float(width))
-    if init:
+    if init and not entry.external:
         from intrain.models.init import init_weights  # local import: init.py does not need the registry
 
         init_weights(model)

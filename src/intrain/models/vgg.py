@@ -79,6 +79,38 @@ class VGG(nn.Module):
         return self.classifier(self.flatten(self.features(x)))
 
 
+class VGG224(nn.Module):
+    """VGG-16 for 224x224 ImageNet images (the PWT paper's Fig. 7), BatchNorm after every layer.
+
+    The 13 convs of :data:`VGG16_CONFIG` with BatchNorm2d and ReLU (224 -> 7x7 after five pools),
+    an adaptive average pool to 7x7 (other sizes), then the original VGG classifier
+    512x7x7 -> 4096 -> 4096 -> ``num_classes`` with BatchNorm1d, ReLU and dropout 0.5 after each
+    hidden layer. 138.4 M parameters at 1,000 classes.
+    """
+
+    def __init__(self, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0, hidden: int = 4096):
+        super().__init__()
+        self.features = VGG(VGG16_CONFIG, num_classes=num_classes, in_channels=in_channels, width=width).features
+        channels = scale_channels(512, width)
+        units = scale_channels(hidden, width)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.flatten = nn.Flatten()
+        self.classifier = nn.Sequential(
+            nn.Linear(channels * 7 * 7, units, bias=False), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(units, units, bias=False), nn.BatchNorm1d(units), nn.ReLU(), nn.Dropout(0.5),
+            nn.Linear(units, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.avgpool(self.features(x))))
+
+
+@register_model("vgg16-224")
+def vgg16_224(*, num_classes: int = 1000, in_channels: int = 3, width: float = 1.0) -> VGG224:
+    """VGG-16 with BatchNorm after every layer (13 conv + 3 fc) for 224x224 images (PWT Fig. 7)."""
+    return VGG224(num_classes=num_classes, in_channels=in_channels, width=width)
+
+
 @register_model("vgg16", input_size=32)
 def vgg16(*, num_classes: int = 10, in_channels: int = 1, width: float = 1.0) -> VGG:
     """VGG-16 with BatchNorm after every layer (13 conv + 3 fc), for 32x32 images."""
