@@ -123,7 +123,7 @@ def _pwt_base(scale: str) -> TrainConfig:
 
 def _paper_pwt(base: TrainConfig, **changes) -> TrainConfig:
     """A PWT run with the paper's schedule, whatever pwt's default recipe is."""
-    return _paper_pwt(base, recipe="paper", **changes)
+    return base.replace(method="pwt", recipe="paper", **changes)
 
 
 PWT_CPU_SEEDS = (0, 1, 2)  # the protocol's seeds: single-seed differences of +-2 pt are noise at this scale
