@@ -85,7 +85,7 @@ def test_config_round_trips_through_to_dict():
 @pytest.mark.parametrize("changes, last", [
     (dict(method="pwt", epochs=16, target=0.8), 16),  # the paper's schedule: the target at the last epoch
     (dict(method="pwt", epochs=16, target=0.8, rate=0.1), 8),
-    (dict(method="pwt", epochs=10, target=0.9, rate=0.01, every=3), 9),  # never reached: the last event
+    (dict(method="pwt", epochs=10, target=0.9, every=3), 9),  # default rate: the target at the last event
     (dict(method="prt", epochs=20, target=0.5, prune_epoch=12), 12),
     (dict(method="ra"), None),
     (dict(method="dense"), None),

@@ -73,7 +73,7 @@ def _fake_train(config: TrainConfig, quiet: bool = True) -> dict:
 
     out = Path(config.out)
     out.mkdir(parents=True)
-    write_yaml(config, out / "config.yaml")
+    write_yaml(config.resolved(), out / "config.yaml")
     p = config.target if config.method != "dense" else 0.0
     (out / "history.jsonl").write_text(json.dumps({"epoch": 1, "test_accuracy": 0.5, "params": 10, "train_macs": 1e6 * (1 - p)}) + "\n")
     summary = {"method": config.method, "final_test_accuracy": 0.5, "best_test_accuracy": 0.5,
@@ -87,7 +87,8 @@ def test_run_preset_trains_each_run_once_and_writes_the_report(tmp_path):
     preset = get_preset("pwt-fig5", "cpu")
     calls = []
 
-    def train(config, quiet=True):
+    def train(config, quiet=True, overwrite=False):
+        assert overwrite  # reproduce owns its run folders: an unfinished one is started afresh
         calls.append(config.out)
         return _fake_train(config, quiet)
 

@@ -971,7 +971,13 @@ def cost_report(
     retrain_epochs: int,
     every: int = 1,
 ) -> str:
-    """The text ``intrain cost`` prints: per-layer tables (dense and at ``target``) and savings."""
+    """The text ``intrain cost`` prints: per-layer tables (dense and at ``target``) and savings.
+    ``target`` must be in [0, 1) as for ``intrain train`` (:class:`~intrain.errors.ConfigError`)."""
+    from .validation import at_least, fraction
+
+    fraction("target", target)
+    for name, value, low in (("epochs", epochs, 1), ("retrain", retrain_epochs, 0), ("every", every, 1)):
+        at_least(name, value, low)
     dense_rows = uniform_pruning_cost(model, input_shape, 0.0)
     pruned_rows = uniform_pruning_cost(model, input_shape, target)
     fractions = schedule_fractions(epochs, target, every=every)

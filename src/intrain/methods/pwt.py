@@ -32,8 +32,8 @@ from typing import Any, Callable
 
 import torch
 
-from .. import criteria
-from ..errors import IntrainError
+from .. import criteria, validation
+from ..errors import ConfigError, IntrainError
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
 from ..schedules import pruned_fraction
@@ -57,10 +57,12 @@ class FilterPruning(PruningMethod):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        if criterion not in ("l1", "mean-activation", "random"):
-            raise ValueError(f"unknown criterion '{criterion}'")
-        if scope not in ("global", "layer"):
-            raise ValueError(f"unknown scope '{scope}'")
+        validation.choice("criterion", criterion, validation.CRITERIA)
+        validation.choice("scope", scope, validation.SCOPES)
+        if not isinstance(include_linear, bool):
+            raise ConfigError(f"include_linear: expected true or false, got {include_linear!r}")
+        validation.whole("seed", seed)
+        validation.at_least("seed", seed, 0)
         self.schedule = schedule
         self.criterion = criterion
         self.scope = scope
@@ -296,9 +298,14 @@ def pwt(
     include_linear: bool = False,
     seed: int = 0,
 ) -> FilterPruning:
-    """PWT with the paper's schedule: ``initial`` growing by ``rate`` per epoch (default
-    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N)."""
-    step = rate if rate is not None else (target - initial) / epochs
+    """PWT with the paper's schedule: ``initial`` growing by ``rate`` per epoch (default: the target
+    reached at the last pruning event, ``(target - initial) / epochs`` when ``every`` divides
+    ``epochs``) up to ``target``, applied every ``every`` epochs (Mod-N). Arguments are checked here
+    as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`), a schedule that never
+    reaches ``target`` within ``epochs`` included."""
+    validation.pwt_schedule(target=target, epochs=epochs, rate=rate, initial=initial, every=every)
+    step = rate if rate is not None else validation.default_rate(target=target, initial=initial, epochs=epochs,
+                                                                 every=every)
 
     def schedule(epochs_done: int) -> float:
         return pruned_fraction(epochs_done, target=target, rate=step, initial=initial, every=every)
