@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="output file (default: into RUN_DIR)")
     export.add_argument("--no-latency", dest="latency", action="store_false",
                         help="skip the CPU latency measurement of dense vs compact")
+    export.add_argument("--raw-input", action="store_true",
+                        help="the .pt2 and ONNX programs take raw uint8 images (padding and normalisation embedded)")
     return parser
 
 
@@ -212,7 +214,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run, format_report
 
-    print(format_report(export_run(args.run_dir, args.fmt, args.out, latency=args.latency)))
+    print(format_report(export_run(args.run_dir, args.fmt, args.out, latency=args.latency, raw_input=args.raw_input)))
     return 0
 
 

@@ -30,6 +30,7 @@ class RunParts:
     test_loader: BatchLoader
     spec: DatasetSpec
     device: torch.device
+    notes: tuple[str, ...] = ()  # the data's notes for the user (Splits.notes)
 
 
 def resolve_device(name: str, world: World = World()) -> torch.device:
@@ -134,7 +135,7 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
     if probe is None and needs_probe(config):
         probe = run_probe(config, model, train_loader)
     method = make_method(config, len(train_loader), probe)
-    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device)
+    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, splits.notes)
 
 
 def needs_probe(config: TrainConfig) -> bool:

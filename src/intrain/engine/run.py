@@ -131,7 +131,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
               f"({len(parts.train_loader)} batches/epoch, device {parts.device}{ranks}) -> {run_dir}", flush=True)
-        for note in config.advisories():
+        for note in (*parts.notes, *config.advisories()):
             print(f"intrain: note: {note}", file=sys.stderr, flush=True)
     parts.method.attach(parts.model, parts.optimizer)
     if checkpoint is not None:
