@@ -34,19 +34,42 @@ def is_whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+MAX_SEED = 2**32 - 1  # numpy.random.seed's range
+
+
 def choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if not isinstance(value, str):
+        raise ConfigError(f"{name}: expected a string, got {value!r}")
     if value not in choices:
         raise ConfigError(f"{name}: unknown value '{value}'; choose one of: {', '.join(choices)}")
 
 
 def whole(name: str, value: Any) -> None:
+    if value is None:
+        raise ConfigError(f"{name}: must not be empty")
     if not is_whole(value):
         raise ConfigError(f"{name}: expected a whole number, got {value!r}")
 
 
 def number(name: str, value: Any) -> None:
+    if value is None:
+        raise ConfigError(f"{name}: must not be empty")
     if not is_number(value):
         raise ConfigError(f"{name}: expected a number, got {value!r}")
+
+
+def flag(name: str, value: Any) -> None:
+    if value is None:
+        raise ConfigError(f"{name}: must not be empty")
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}: expected true or false, got {value!r}")
+
+
+def seed(value: Any) -> None:
+    whole("seed", value)
+    at_least("seed", value, 0)
+    if value > MAX_SEED:
+        raise ConfigError(f"seed: must be at most {MAX_SEED} (numpy's limit), got {value}")
 
 
 def at_least(name: str, value: int, low: int) -> None:

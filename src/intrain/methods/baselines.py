@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import validation
 from ..schedules import abrupt_fraction
 from .base import PruningMethod
-from .pwt import FilterPruning
+from .pwt import FilterPruning, filter_pruning_arguments
 
 
 def dense() -> PruningMethod:
@@ -17,6 +17,7 @@ def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = 
         include_linear: bool = False, seed: int = 0) -> FilterPruning:
     """PRT-E: train dense for ``prune_epoch`` epochs, prune abruptly to ``target`` by L1, retrain.
     Arguments are checked as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`)."""
+    filter_pruning_arguments(criterion, scope, include_linear, seed)
     validation.number("target", target)
     validation.fraction("target", target)
     validation.whole("prune_epoch", prune_epoch)

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import torch
 
 from .. import criteria, validation
-from ..errors import ConfigError, IntrainError
+from ..errors import IntrainError
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
 from ..schedules import pruned_fraction
@@ -57,12 +57,7 @@ class FilterPruning(PruningMethod):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        validation.choice("criterion", criterion, validation.CRITERIA)
-        validation.choice("scope", scope, validation.SCOPES)
-        if not isinstance(include_linear, bool):
-            raise ConfigError(f"include_linear: expected true or false, got {include_linear!r}")
-        validation.whole("seed", seed)
-        validation.at_least("seed", seed, 0)
+        filter_pruning_arguments(criterion, scope, include_linear, seed)
         self.schedule = schedule
         self.criterion = criterion
         self.scope = scope
@@ -226,6 +221,14 @@ class FilterPruning(PruningMethod):
             self.activations.load_state_dict(state["activations"])
 
 
+def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:
+    """The settings every filter-pruning method shares, checked as ``intrain train`` checks them."""
+    validation.choice("criterion", criterion, validation.CRITERIA)
+    validation.choice("scope", scope, validation.SCOPES)
+    validation.flag("include_linear", include_linear)
+    validation.seed(seed)
+
+
 def build_followers(model: torch.nn.Module, layers: list[PrunableLayer], maps) -> list[Follower]:
     """:class:`~intrain.masks.Follower` objects (all channels kept) from the traced
     :class:`~intrain.compaction.FollowerMap` entries, one per follower module."""
@@ -303,6 +306,7 @@ def pwt(
     ``epochs``) up to ``target``, applied every ``every`` epochs (Mod-N). Arguments are checked here
     as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`), a schedule that never
     reaches ``target`` within ``epochs`` included."""
+    filter_pruning_arguments(criterion, scope, include_linear, seed)
     validation.pwt_schedule(target=target, epochs=epochs, rate=rate, initial=initial, every=every)
     step = rate if rate is not None else validation.default_rate(target=target, initial=initial, epochs=epochs,
                                                                  every=every)

@@ -304,8 +304,8 @@ class RedundancyAwareTraining(PruningMethod):
         probe: ProbeResult | None = None,
     ) -> None:
         super().__init__()
-        validation.ra_thresholds(range_, epsilon)
         validation.choice("partition", partition, PARTITIONS)
+        validation.ra_thresholds(range_, epsilon)
         for name, value in (("extending_interval", extending_interval), ("total_iterations", total_iterations),
                             ("record_every", record_every)):
             if value is not None:
