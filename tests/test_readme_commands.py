@@ -155,5 +155,5 @@ def test_readme_raw_image_example_gives_the_runs_own_accuracy(tmp_path, capsys):
     namespace: dict = {}
     exec(compile(blocks[0].replace("RUN_DIR", str(run)), "README.md (raw images)", "exec"), namespace)
     summary = json.loads((run / "summary.json").read_text())
-    assert namespace["accuracy"] == pytest.approx(summary["final_test_accuracy"], abs=1e-9)
+    assert namespace["accuracy"] == pytest.approx(summary["final_test_accuracy"], abs=1e-6)  # float32 mean; 1 image = 1e-3
     assert capsys.readouterr().out.startswith("test accuracy ")
