@@ -15,6 +15,10 @@ still work:
   ``layers``, in pruning order) and ``summary["ra"]["sparsity_trace"]``, a list of
   ``{"iteration": int, "sparsity": float}``.
 
+Runs are grouped by protocol (:func:`protocol_of`: dataset, subset, epochs, model, width; one
+table each, Δ vs dense only within one) and, within a protocol, runs whose configurations differ
+only by seed share a row and a band in the accuracy figure (:func:`seed_groups`).
+
 Figures written to ``out``: ``accuracy.png``, ``params.png``, ``train_macs.png`` (when any run has
 costs), ``layers.png``, ``probe-<run>.png`` per run with a probe, ``sparsity_trace.png`` when any
 run has a trace.
