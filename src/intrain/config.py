@@ -285,9 +285,11 @@ def _validate(c: TrainConfig) -> None:
     _at_least("every", c.every, 1)
     if c.lr_step_epochs is not None:
         _at_least("lr_step_epochs", c.lr_step_epochs, 1)
-        if c.lr_schedule == "step" and c.lr_step_epochs >= c.epochs:
-            raise ConfigError(f"lr_step_epochs: a step every {c.lr_step_epochs} epochs never lowers the rate in "
-                              f"{c.epochs} epochs; use fewer (default: a third of the epochs)")
+    if c.lr_schedule == "step" and c.step_epochs >= c.epochs:
+        if c.lr_step_epochs is None:
+            raise ConfigError(f"lr_schedule: step never lowers the rate in {c.epochs} epoch(s); use constant")
+        raise ConfigError(f"lr_step_epochs: a step every {c.lr_step_epochs} epochs never lowers the rate in "
+                          f"{c.epochs} epochs; use fewer (default: a third of the epochs)")
     _at_least("bn_recalibration_batches", c.bn_recalibration_batches, 0)
     _at_least("seed", c.seed, 0)
     if c.seed > MAX_SEED:
