@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
