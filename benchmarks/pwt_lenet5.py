@@ -34,7 +34,7 @@ def main() -> None:
         "pwt-l1-early": base.replace(method="pwt", criterion="l1", target=args.target,
                                      rate=args.target / max(args.epochs - 1, 1), out=f"{args.out}/pwt-l1-early"),
     }
-    summaries = {name: train(config, quiet=True) for name, config in runs.items()}
+    summaries = {name: train(config, quiet=True, overwrite=True) for name, config in runs.items()}
     pwt = summaries["pwt-l1"]
     prune_share = pwt["prune_seconds"] / pwt["train_seconds"]
     result = {

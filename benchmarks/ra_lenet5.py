@@ -32,9 +32,9 @@ def caffe_recipe(args: argparse.Namespace) -> TrainConfig:
 def run(config: TrainConfig, reuse: bool) -> dict:
     """Train, or with ``reuse`` read the summary of a finished run of the very same config."""
     out = Path(config.out)
-    if reuse and (out / "summary.json").exists() and read_yaml(out / "config.yaml") == config.to_dict():
+    if reuse and (out / "summary.json").exists() and read_yaml(out / "config.yaml") == config.resolved().to_dict():
         return json.loads((out / "summary.json").read_text())
-    return train(config, quiet=True)
+    return train(config, quiet=True, overwrite=True)  # a benchmark owns its run folders
 
 
 def ra_name(range_: float, epsilon: float) -> str:

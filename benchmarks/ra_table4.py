@@ -42,12 +42,12 @@ def main() -> None:
                        weight_decay=5e-4, lr_schedule="cosine", seed=args.seed, method="ra", range=args.range,
                        epsilon=args.epsilon, partition="sensitivity")
     start = time.perf_counter()
-    dense = train(base.replace(method="dense", out=f"{args.out}/dense"), quiet=True) if args.dense else None
+    dense = train(base.replace(method="dense", out=f"{args.out}/dense"), quiet=True, overwrite=True) if args.dense else None
     if dense is not None:
         print(f"dense: {100 * dense['final_test_accuracy']:.2f}% in {dense['train_seconds']:.0f} s", flush=True)
     runs = {}
     for delta in args.deltas:
-        s = train(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"), quiet=True)
+        s = train(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"), quiet=True, overwrite=True)
         runs[f"{delta:g}"] = {"classes": len(s["ra"]["classes"]), "partition": s["ra"]["classes"],
                               "final_test_accuracy": s["final_test_accuracy"], "sparsity": s["sparsity"],
                               "probe_sensitivity": s["ra"]["probe"]["sensitivity"],

@@ -1,13 +1,15 @@
 """The command line: one tiny end-to-end run that checks the run directory's contract, and bad input."""
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 
 import pytest
 import yaml
 
-from intrain.cli import main
+from intrain.cli import build_parser, main
+from intrain.errors import IntrainError
 
 HISTORY_KEYS = {"epoch", "train_loss", "test_accuracy", "pruned_filter_fraction", "sparsity", "params",
                 "epoch_seconds", "prune_seconds"}
@@ -74,3 +76,93 @@ def test_bad_input_is_one_line_exit_2(argv, fragment, capsys, tmp_path):
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "intrain", "--version"], capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.startswith("intrain ")
+
+
+# ---------------------------------------------------------------------- one set of names
+def test_every_config_key_is_a_flag_and_every_flag_a_key():
+    from dataclasses import fields
+
+    from intrain.cli import RUNTIME_KEYS
+    from intrain.config import TrainConfig
+
+    train = next(a for a in build_parser()._subparsers._group_actions if a.choices)._name_parser_map["train"]
+    flag_keys = {action.dest for action in train._actions if action.option_strings and action.dest != "help"}
+    keys = {f.name for f in fields(TrainConfig)}
+    assert flag_keys - set(RUNTIME_KEYS) == keys
+    for action in train._actions:  # the flag is the key with dashes
+        if action.dest in keys and action.option_strings[0].startswith("--") and action.const is not False:
+            assert action.option_strings[0] == "--" + action.dest.replace("_", "-")
+
+
+def test_runtime_only_options_are_not_config_keys(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: demo\nquiet: true\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown key 'quiet'" in capsys.readouterr().err
+
+
+def test_yaml_numbers_like_1e_3_and_duplicate_keys(tmp_path, capsys):
+    config = tmp_path / "c.yaml"
+    config.write_text("dataset: demo\nlr: 1e-3\nweight_decay: 5E-4\nsubset: 100\nepochs: 1\nbatch_size: 50\n")
+    out = tmp_path / "r"
+    assert main(["train", "--config", str(config), "--out", str(out), "--quiet"]) == 0
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    assert written["lr"] == 1e-3 and written["weight_decay"] == 5e-4
+    config.write_text("dataset: demo\nepochs: 1\nlr: 0.1\nepochs: 3\n")
+    assert main(["train", "--config", str(config), "--out", str(tmp_path / "r2")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("key 'epochs' is given twice (line 4)") and "\n" not in err
+
+
+def test_new_flags_reach_the_config(tmp_path):
+    out = tmp_path / "r"
+    assert main(["train", "--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs", "3", "--quiet",
+                 "--lr-schedule", "step", "--lr-step-epochs", "2", "--lr-gamma", "0.3", "--inv-gamma", "0.01",
+                 "--inv-power", "0.5", "--bn-recalibration-batches", "0", "--out", str(out)]) == 0
+    written = yaml.safe_load((out / "config.yaml").read_text())
+    assert (written["lr_step_epochs"], written["lr_gamma"], written["inv_gamma"], written["inv_power"],
+            written["bn_recalibration_batches"]) == (2, 0.3, 0.01, 0.5, 0)
+
+
+def test_classes_flag_parses_into_the_config():
+    from intrain.config import TrainConfig
+
+    args = build_parser().parse_args(["train", "--method", "ra", "--classes", "conv1,conv2;fc1, fc2"])
+    assert TrainConfig.from_dict({"method": "ra", "classes": args.classes}).classes == (("conv1", "conv2"), ("fc1", "fc2"))
+    with pytest.raises(IntrainError, match="expected classes like"):
+        build_parser().parse_args(["train", "--classes", "conv1;;fc1"])
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--bogus-flag"], "(see 'intrain train --help')"),
+    (["report", "x", "--out", "y", "--bogus"], "(see 'intrain report --help')"),
+    (["cost", "--model", "vgg16", "--dataset", "cifar10", "--target", "1.0"], "target: must be a fraction in [0, 1)"),
+    (["cost", "--model", "vgg16", "--dataset", "cifar10", "--target", "-0.2"], "target: must be a fraction in [0, 1)"),
+    (["cost", "--model", "vgg16", "--dataset", "cifar10", "--epochs", "0"], "epochs: must be at least 1"),
+    (["train", "--dataset", "demo", "--method", "ra", "--range", "-50"], "nothing would ever be pruned"),
+    (["train", "--dataset", "demo", "--method", "pwt", "--target", "0.8", "--rate", "0.05", "--epochs", "10"],
+     "reaches its target 0.8 after epoch 16, beyond the 10 epochs"),
+    (["train", "--dataset", "demo", "--method", "pwt", "--every", "4", "--epochs", "3"], "never prunes in 3 epochs"),
+    (["train", "--dataset", "demo", "--lr-schedule", "step", "--lr-step-epochs", "30", "--epochs", "10"],
+     "never lowers the rate in 10 epochs"),
+    (["train", "--dataset", "demo", "--resume", "x", "--overwrite"], "--overwrite"),
+])
+def test_meaningless_values_are_one_line_exit_2(argv, fragment, capsys, tmp_path):
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_fashion_mnist_flag_with_mnist_files_is_refused(tmp_path, capsys):
+    argv = ["train", "--dataset", "fashion-mnist", "--data-dir", "/work/shared/data/mnist", "--out", str(tmp_path / "r")]
+    if not Path("/work/shared/data/mnist/train-labels-idx1-ubyte.gz").exists():
+        pytest.skip("needs the MNIST files")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--dataset fashion-mnist" in err and "MNIST's train-images-idx3-ubyte" in err and "--dataset mnist" in err
+
+
+def test_failed_reproduce_leaves_no_empty_folder(tmp_path, capsys):
+    out = tmp_path / "repro"
+    assert main(["reproduce", "ra-table2", "--out", str(out), "--data-dir", str(tmp_path / "nothing")]) == 2
+    assert "not found" in capsys.readouterr().err and not out.exists()

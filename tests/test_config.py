@@ -143,3 +143,50 @@ def test_a_recipe_fills_the_pwt_schedule_settings_left_unset():
     assert ours.replace(every=2).pwt_schedule_settings["prune_every_steps"] is None  # Mod-N prunes at epoch ends
     with pytest.raises(ConfigError, match="recipe: unknown value 'fast'"):
         TrainConfig(method="pwt", recipe="fast")
+
+
+def test_step_schedule_defaults_to_a_third_of_the_run_and_must_step():
+    assert TrainConfig(epochs=10, lr_schedule="step").step_epochs == 3
+    assert TrainConfig(epochs=2, lr_schedule="step").resolved().lr_step_epochs == 1
+    with pytest.raises(ConfigError, match="lr_schedule: step never lowers the rate in 1 epoch"):
+        TrainConfig(epochs=1, lr_schedule="step")
+    with pytest.raises(ConfigError, match="lr_step_epochs: a step every 5 epochs never lowers the rate in 5 epochs"):
+        TrainConfig(epochs=5, lr_schedule="step", lr_step_epochs=5)
+    TrainConfig(epochs=1, lr_step_epochs=30)  # only the step schedule reads it
+
+
+@pytest.mark.parametrize("changes", [
+    dict(method="pwt", target=0.5, epochs=10, every=3),
+    dict(method="pwt", target=0.8, epochs=20, recipe="recommended"),
+    dict(method="prt", target=0.5, prune_epoch=2, epochs=4, lr_schedule="step"),
+    dict(method="ra", lr_schedule="cosine", masks_from=None),
+    dict(method="dense", dataset="demo", epochs=1),
+])
+def test_resolved_configs_are_valid_and_final(changes):
+    resolved = TrainConfig(**changes).resolved()
+    assert resolved.resolved() == resolved
+    assert resolved.lr is not None and resolved.compact is not None and resolved.lr_step_epochs is not None
+    assert (resolved.data_dir is None) == (resolved.dataset == "demo")
+    assert resolved.rate is None or resolved.method == "pwt"
+
+
+@pytest.mark.parametrize("text, key, value", [
+    ("lr: 1e-3\n", "lr", 1e-3), ("lr: 1E-3\n", "lr", 1e-3), ("lr: -2e+1\n", "lr", -20.0), ("lr: 3.\n", "lr", 3.0),
+    ("epochs: 10\n", "epochs", 10), ("model: 1e3x\n", "model", "1e3x"), ("lr: .5\n", "lr", 0.5),
+])
+def test_yaml_numbers(tmp_path, text, key, value):
+    from intrain.config import read_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    read = read_yaml(path)[key]
+    assert read == value and type(read) is type(value)
+
+
+def test_duplicate_keys_are_refused_with_their_line(tmp_path):
+    from intrain.config import read_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text("classes:\n  - [conv1]\nmodel: lenet5\nmodel: vgg16\n")
+    with pytest.raises(ConfigError, match="key 'model' is given twice \\(line 4\\)"):
+        read_yaml(path)

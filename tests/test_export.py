@@ -104,3 +104,63 @@ def test_format_report_lists_ratios():
     text = format_report({"params_dense": 100, "params_compact": 25, "macs_dense": 1e6, "macs_compact": 1e5,
                           "latency": {"batch_1": {"dense_ms": 2.0, "compact_ms": 0.5, "speedup": 4.0}}})
     assert "4.00x" in text and "10.00x" in text and "batch 1" in text
+
+
+# ---------------------------------------------------------------------- preprocessing travels with the export
+def test_compact_file_records_its_preprocessing(run_dirs, tmp_path):
+    export_run(run_dirs[True], "compact", tmp_path / "m.pt", latency=False)
+    config = torch.load(tmp_path / "m.pt", weights_only=True)["config"]
+    assert config["mean"] == [0.1307] and config["std"] == [0.3081]  # the demo set is MNIST's
+    assert config["image_size"] == 28 and config["pad_to"] is None and config["input_shape"] == [1, 28, 28]
+
+
+def test_raw_images_to_predictions_match_the_cli_evaluation(run_dirs, tmp_path):
+    """From the dataset's uint8 images to the run's own final test accuracy, through the files only."""
+    import json
+
+    from intrain.data import load_dataset
+
+    export_run(run_dirs[True], "compact", tmp_path / "m.pt", latency=False, raw_input=True)
+    summary = json.loads((run_dirs[True] / "summary.json").read_text())
+    data = load_dataset("demo")
+    model = load_compact(tmp_path / "m.pt", raw_input=True)
+    program = torch.export.load(str(tmp_path / "m.pt2")).module()
+    with torch.no_grad():
+        predictions = model(data.test_images).argmax(1)
+        assert torch.equal(program(data.test_images).argmax(1), predictions)
+    correct = int((predictions == data.test_labels).sum())
+    assert correct == round(summary["final_test_accuracy"] * len(data.test_labels))
+
+
+@pytest.mark.parametrize("pad_to", [None, 32, 33])
+def test_preprocess_equals_the_training_pipeline(pad_to):
+    from intrain.data import BatchLoader, dataset_spec
+    from intrain.export import Preprocess
+
+    spec = dataset_spec("fashion-mnist")
+    images = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    loader = BatchLoader(images, torch.zeros(10, dtype=torch.long), spec, batch_size=10, train=False, pad_to=pad_to)
+    (expected, _), = list(loader.epoch(0))
+    got = Preprocess(spec.mean, spec.std, 28, pad_to)(images)
+    assert got.shape == expected.shape and torch.equal(got, expected)
+
+
+def test_old_compact_files_without_preprocessing_say_so(run_dirs, tmp_path):
+    export_run(run_dirs[True], "compact", tmp_path / "m.pt", latency=False)
+    saved = torch.load(tmp_path / "m.pt", weights_only=True)
+    for key in ("mean", "std", "image_size", "pad_to"):
+        del saved["config"][key]
+    torch.save(saved, tmp_path / "old.pt")
+    load_compact(tmp_path / "old.pt")  # the model alone still loads
+    with pytest.raises(Exception, match="does not record its preprocessing"):
+        load_compact(tmp_path / "old.pt", raw_input=True)
+
+
+@pytest.mark.skipif(not (HAS_ONNX and HAS_ORT), reason="onnx or onnxruntime not installed")
+def test_onnx_with_raw_input_takes_uint8_images(run_dirs, tmp_path):
+    import onnxruntime
+
+    report = export_run(run_dirs[True], "onnx", tmp_path / "m.onnx", latency=False, raw_input=True)
+    assert report["onnx_max_abs_diff"] <= 1e-4
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].type == "tensor(uint8)"

@@ -47,6 +47,14 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _classes(text: str) -> list[list[str]]:
+    """RA's layer classes: ``conv1,conv2;fc1,fc2`` (classes separated by ';', layers by ',')."""
+    classes = [[name.strip() for name in part.split(",") if name.strip()] for part in text.split(";")]
+    if not classes or not all(classes):
+        raise argparse.ArgumentTypeError(f"expected classes like 'conv1,conv2;fc1,fc2', got '{text}'")
+    return classes
+
+
 # flag, config key, type, help
 TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--model", "model", str, "model name: lenet5, vgg16, vgg16-224, resnet20, resnet56, alexnet, "
@@ -73,7 +81,10 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--delta", "delta", float, "RA: sensitivity difference factor (inf gives one class)"),
     ("--probe-fraction", "probe_fraction", float, "RA: share of iterations of the probe phase"),
     ("--extending-interval", "extending_interval", _int, "RA: iterations between class extensions"),
+    ("--classes", "classes", _classes, "RA: explicit layer classes in pruning order, e.g. 'conv1,conv2;fc1,fc2'"),
     ("--masks-from", "masks_from", str, "scratch: run directory of a finished RA run"),
+    ("--bn-recalibration-batches", "bn_recalibration_batches", _int,
+     "batches that re-estimate BatchNorm statistics after each prune and at the end (0: off)"),
     ("--epochs", "epochs", _int, "training epochs"),
     ("--batch-size", "batch_size", _int, "batch size"),
     ("--optimizer", "optimizer", str, "adam or sgd"),
@@ -81,6 +92,10 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--momentum", "momentum", float, "SGD momentum"),
     ("--weight-decay", "weight_decay", float, "weight decay"),
     ("--lr-schedule", "lr_schedule", str, "constant, step, cosine or inv"),
+    ("--lr-step-epochs", "lr_step_epochs", _int, "step schedule: epochs between rate drops (default a third of the epochs)"),
+    ("--lr-gamma", "lr_gamma", float, "step schedule: factor of each drop (default 0.1)"),
+    ("--inv-gamma", "inv_gamma", float, "inv schedule: gamma of (1 + gamma * iteration) ** -power (default 1e-4)"),
+    ("--inv-power", "inv_power", float, "inv schedule: power (default 0.75)"),
     ("--width", "width", float, "width multiplier of the model"),
     ("--subset", "subset", _int, "train on N examples (seeded, stratified)"),
     ("--seed", "seed", _int, "random seed"),
@@ -109,7 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also prune output neurons of hidden linear layers")
     train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
                        help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
-    train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines")
+    # runtime-only options: how to run, not what the run is (not config keys, not in config.yaml)
+    train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines (runtime only)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace the run already in --out (runtime only; default: refuse)")
     train.add_argument("--resume", metavar="RUN_DIR", default=None,
                        help="continue the run in RUN_DIR from its last checkpoint (its own config; no other options)")
 
@@ -150,7 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", default=None, help="output file (default: into RUN_DIR)")
     export.add_argument("--no-latency", dest="latency", action="store_false",
                         help="skip the CPU latency measurement of dense vs compact")
+    export.add_argument("--raw-input", action="store_true",
+                        help="the .pt2 and ONNX programs take raw uint8 images (padding and normalisation embedded)")
     return parser
+
+
+RUNTIME_KEYS = ("command", "config", "quiet", "overwrite", "resume")  # train options that are not config keys
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -158,15 +181,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .engine.distributed import world_from_environment
     from .engine.run import resume, train
 
-    overrides = {key: value for key, value in vars(args).items() if key not in ("command", "config", "quiet", "resume")}
+    overrides = {key: value for key, value in vars(args).items() if key not in RUNTIME_KEYS}
     if args.resume is not None:
-        if args.config or overrides:
-            given = ", ".join(["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in overrides])
+        if args.config or overrides or args.overwrite:
+            given = ", ".join(["--config"] * bool(args.config) + [f"--{k.replace('_', '-')}" for k in overrides]
+                              + ["--overwrite"] * args.overwrite)
             raise IntrainError(f"--resume continues with the run's own configuration; drop {given} (only --quiet is allowed)")
         summary = resume(args.resume, quiet=args.quiet)
     else:
         config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
-        summary = train(config, quiet=args.quiet)
+        summary = train(config, quiet=args.quiet, overwrite=args.overwrite)
     if world_from_environment().is_main:
         print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
               f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
@@ -183,7 +207,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from .costs import cost_report, model_for_cost
+    from .validation import at_least, fraction
 
+    fraction("target", args.target)
+    for name, low in (("epochs", 1), ("retrain", 0), ("every", 1)):
+        at_least(name, getattr(args, name), low)
     model, input_shape = model_for_cost(args.model, args.dataset, args.width)
     print(f"{args.model} (width {args.width:g}) on {args.dataset}")
     print(cost_report(model, input_shape, target=args.target, epochs=args.epochs,
@@ -212,7 +240,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_run, format_report
 
-    print(format_report(export_run(args.run_dir, args.fmt, args.out, latency=args.latency)))
+    print(format_report(export_run(args.run_dir, args.fmt, args.out, latency=args.latency, raw_input=args.raw_input)))
     return 0
 
 
@@ -230,7 +258,10 @@ def one_line(text: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # named after the subcommand, whose --help lists its options
+            command = f"{parser.prog} {args.command}" if args.command else parser.prog
+            raise IntrainError(f"unrecognized arguments: {' '.join(unknown)} (see '{command} --help')")
         if args.command is None:
             parser.print_help()
             return 2

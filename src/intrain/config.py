@@ -17,7 +17,11 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import ConfigError
-from .schedules import SHAPES, PruneSchedule, lr_factor
+from .schedules import SHAPES, PruneSchedule, lr_factor, pwt_plan
+from .validation import at_least as _at_least
+from .validation import choice as _choice
+from .validation import fraction as _fraction
+from .validation import pwt_schedule, ra_thresholds
 
 METHODS = ("dense", "pwt", "prt", "ra", "scratch")
 CRITERIA = ("l1", "mean-activation", "random")
@@ -82,7 +86,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 0.0
     lr_schedule: str = "constant"
-    lr_step_epochs: int = 30
+    lr_step_epochs: int | None = None  # None: a third of the epochs (at least 1)
     lr_gamma: float = 0.1
     inv_gamma: float = 1e-4
     inv_power: float = 0.75
@@ -168,11 +172,37 @@ class TrainConfig:
     @property
     def prune_schedule(self) -> PruneSchedule:
         """PWT's schedule of pruned fractions (:class:`~intrain.schedules.PruneSchedule`)."""
-        if self.rate is not None:
-            return PruneSchedule.from_rate(target=self.target, rate=self.rate, initial=self.initial, every=self.every)
         settings = self.pwt_schedule_settings
-        return PruneSchedule(target=self.target, reach=self.epochs * settings["reach"], initial=self.initial,
-                             every=self.every, shape=settings["schedule"])
+        return pwt_plan(target=self.target, epochs=self.epochs, rate=self.rate, initial=self.initial,
+                        every=self.every, reach=settings["reach"], shape=settings["schedule"])
+
+    @property
+    def step_epochs(self) -> int:
+        """Epochs between the ``step`` schedule's rate drops (``lr_step_epochs``; unset: a third of
+        the run, at least 1)."""
+        return self.lr_step_epochs if self.lr_step_epochs is not None else max(1, self.epochs // 3)
+
+    def resolved(self) -> "TrainConfig":
+        """This configuration with every default a reader or a resume depends on written out: the
+        absolute data folder (``$INTRAIN_DATA_DIR`` or ``./data`` when unset; none for ``demo``), the
+        learning rate, the step schedule's interval, PWT's rate, compaction on or off, and absolute
+        ``out`` and ``masks_from`` folders. ``device`` stays as given (``auto`` resumes anywhere); the
+        device used is in summary.json."""
+        from .data.datasets import default_data_dir
+
+        data_dir = None
+        if self.dataset != "demo":
+            data_dir = str(Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir())
+        pwt = {}
+        if self.method == "pwt":  # the recipe's settings written out; a linear schedule as its rate per epoch
+            pwt = dict(self.pwt_schedule_settings)
+            if pwt["schedule"] == "linear" and 0 < self.pruning_rate < 1:
+                pwt.update(rate=self.pruning_rate, reach=None)
+        return self.replace(
+            **pwt, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
+            lr_step_epochs=self.step_epochs,
+            out=str(Path(self.out).expanduser().absolute()) if self.out else None,
+            masks_from=str(Path(self.masks_from).expanduser().absolute()) if self.masks_from else None)
 
     @property
     def last_prune_epoch(self) -> int | None:
@@ -195,7 +225,7 @@ class TrainConfig:
         last = self.last_prune_epoch
         if self.method == "pwt" and last is not None and self.lr_schedule in ("cosine", "step"):
             left = lr_factor(self.lr_schedule, last, iterations_per_epoch=1, total_iterations=self.epochs,
-                             step_epochs=self.lr_step_epochs, gamma=self.lr_gamma)
+                             step_epochs=self.step_epochs, gamma=self.lr_gamma)
             if left < LATE_PRUNE_LR_FACTOR:
                 notes.append(
                     f"pwt prunes for the last time after epoch {last} of {self.epochs}, when the "
@@ -215,7 +245,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL in the path
         raise ConfigError(f"config file {path} is unreadable: {exc.__class__.__name__}") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_config_loader())  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"config file {path}: key '{exc.key}' is given twice (line {exc.line})") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
@@ -225,6 +257,43 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(values, dict):
         raise ConfigError(f"config file {path}: expected a mapping of keys to values")
     return dict(values)
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: Any, line: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.line = key, line
+
+
+# YAML 1.2 floats: PyYAML follows YAML 1.1, where 1e-3 (no dot) or 1.0e-3 with no sign is a string
+_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?$"
+                    r"|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
+
+
+def _config_loader() -> type:
+    """A ``yaml.SafeLoader`` subclass (built per call: no module-level state shared with other YAML
+    users) that reads ``1e-3`` as a number, as YAML 1.2 and the command line do, and refuses a key
+    given twice in one mapping."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT, list("-+0123456789."))
+
+    def mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # unhashable keys are refused later (unknown key)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return loader.construct_mapping(node, deep=True)
+
+    Loader.add_constructor("tag:yaml.org,2002:map", mapping)
+    return Loader
 
 
 def write_yaml(config: TrainConfig, path: str | Path) -> None:
@@ -252,7 +321,13 @@ def _validate(c: TrainConfig) -> None:
     _at_least("epochs", c.epochs, 1)
     _at_least("batch_size", c.batch_size, 1)
     _at_least("every", c.every, 1)
-    _at_least("lr_step_epochs", c.lr_step_epochs, 1)
+    if c.lr_step_epochs is not None:
+        _at_least("lr_step_epochs", c.lr_step_epochs, 1)
+    if c.lr_schedule == "step" and c.step_epochs >= c.epochs:
+        if c.lr_step_epochs is None:
+            raise ConfigError(f"lr_schedule: step never lowers the rate in {c.epochs} epoch(s); use constant")
+        raise ConfigError(f"lr_step_epochs: a step every {c.lr_step_epochs} epochs never lowers the rate in "
+                          f"{c.epochs} epochs; use fewer (default: a third of the epochs)")
     _at_least("bn_recalibration_batches", c.bn_recalibration_batches, 0)
     _at_least("seed", c.seed, 0)
     if c.seed > MAX_SEED:
@@ -265,7 +340,7 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"initial: {c.initial} is above target {c.target}")
     if c.rate is not None and not 0 < c.rate < 1:
         raise ConfigError(f"rate: must be in (0, 1), got {c.rate}")
-    _validate_pwt_schedule(c)
+    _validate_pwt_options(c)
     if not (0 < c.width <= MAX_WIDTH):
         raise ConfigError(f"width: must be a positive number up to {MAX_WIDTH}, got {c.width}")
     if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):
@@ -276,6 +351,9 @@ def _validate(c: TrainConfig) -> None:
             raise ConfigError(f"{name}: must be a non-negative number, got {value}")
     if c.momentum >= 1:
         raise ConfigError(f"momentum: must be below 1, got {c.momentum}")
+    if c.method == "pwt":
+        pwt_schedule(target=c.target, epochs=c.epochs, rate=c.rate, initial=c.initial, every=c.every,
+                     reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps)
     if c.method == "prt":
         if c.prune_epoch is None:
             raise ConfigError("prune_epoch: method prt needs --prune-epoch E (prune after E dense epochs)")
@@ -287,8 +365,7 @@ def _validate(c: TrainConfig) -> None:
         value = getattr(c, name)
         if math.isnan(value) or (name != "delta" and not math.isfinite(value)):
             raise ConfigError(f"{name}: must be a finite number, got {value}")
-    if c.epsilon < 0:
-        raise ConfigError(f"epsilon: must be non-negative, got {c.epsilon}")
+    ra_thresholds(c.range, c.epsilon)
     if c.delta < 0:
         raise ConfigError(f"delta: must be non-negative (inf gives one class), got {c.delta}")
     if not 0 <= c.probe_fraction < 1:
@@ -318,25 +395,12 @@ def _validate(c: TrainConfig) -> None:
 
 
 
-def _validate_pwt_schedule(c: TrainConfig) -> None:
-    if c.reach is not None and not 0 < c.reach <= 1:
-        raise ConfigError(f"reach: must be a fraction of the epochs in (0, 1], got {c.reach}")
-    if c.prune_every_steps is not None:
-        _at_least("prune_every_steps", c.prune_every_steps, 1)
+def _validate_pwt_options(c: TrainConfig) -> None:
+    """PWT's schedule options belong to pwt alone (their values: :func:`~intrain.validation.pwt_schedule`)."""
     used = [name for name, default in (("recipe", "paper"), ("reach", None), ("schedule", None),
                                        ("prune_every_steps", None)) if getattr(c, name) != default]
     if used and c.method != "pwt":
         raise ConfigError(f"{used[0]}: only used by method pwt, not {c.method}")
-    if c.rate is not None and c.reach is not None:
-        raise ConfigError("reach: give either rate (per epoch) or reach (fraction of the epochs), not both")
-    if c.rate is not None and c.schedule not in (None, "linear"):
-        raise ConfigError(f"rate: the {c.schedule} schedule is set by reach, not by a rate per epoch")
-    if c.prune_every_steps is not None and c.every != 1:
-        raise ConfigError("prune_every_steps: pruning every K steps replaces --every (Mod-N epochs); drop one")
-    if c.method == "pwt" and c.target > c.initial and c.prune_schedule.last_epoch > c.epochs:
-        s = c.prune_schedule
-        raise ConfigError(f"rate: at {c.pruning_rate:g} per epoch pwt reaches its target {c.target:g} after epoch "
-                          f"{s.last_epoch}, beyond the {c.epochs} epochs; raise --rate or drop it")
 
 
 def _check_type(f: dataclasses.Field, value: Any) -> None:
@@ -375,17 +439,3 @@ def _as_classes(value: Any) -> tuple[tuple[str, ...], ...]:
         result.append(tuple(item))
     return tuple(result)
 
-
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{name}: unknown value '{value}'; choose one of: {', '.join(choices)}")
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if value < low:
-        raise ConfigError(f"{name}: must be at least {low}, got {value}")
-
-
-def _fraction(name: str, value: float) -> None:
-    if not (0 <= value < 1):
-        raise ConfigError(f"{name}: must be a fraction in [0, 1), got {value}")

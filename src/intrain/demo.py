@@ -23,7 +23,7 @@ def run_demo(out: str | Path = "runs/demo", epochs: int = 6, quiet: bool = False
     for label, config in configs.items():
         if not quiet:
             print(f"\n== {label} ==", flush=True)
-        summaries.append(train(config, quiet=quiet))
+        summaries.append(train(config, quiet=quiet, overwrite=True))  # the demo's own folders
     histories = [(label, _history(Path(s["run_dir"]))) for label, s in zip(configs, summaries)]
     figures = [accuracy_figure(histories, out / "accuracy.png"), params_figure(histories, out / "params.png")]
     print()

@@ -3,14 +3,17 @@
 ``intrain export RUN_DIR --format {compact,onnx,sparse} [--out PATH]`` reads ``RUN_DIR/config.yaml``
 and ``RUN_DIR/model.pt`` and writes, by default into ``RUN_DIR``:
 
-- ``compact`` — ``model_compact.pt``: ``{"format", "model_name", "config", "state_dict"}``, the
+- ``compact`` — ``model_compact.pt``: ``{"format", "model_name", "config", "state_dict"}`` (``config``:
+  ``num_classes``, ``in_channels``, ``width``, ``input_shape`` and the preprocessing its inputs need:
+  ``image_size``, ``pad_to``, ``mean``, ``std``; see :class:`Preprocess`), the
   network with every pruned filter removed (:func:`~intrain.compaction.compact`) and no mask
   buffers left (weight-pruned runs get their masks multiplied in). :func:`load_compact` rebuilds it
   from the model registry. Beside it ``model_compact.pt2``, the same network as a ``torch.export``
   program (dynamic batch) that needs nothing but torch: ``torch.export.load(path).module()``;
 - ``onnx`` — ``model.onnx`` (needs ``pip install 'intrain[onnx]'``), the compact network with a
   dynamic batch dimension, input ``input`` (N, C, H, W) normalised like the training data, output
-  ``logits``. When onnxruntime is installed its outputs are compared with PyTorch's;
+  ``logits``. When onnxruntime is installed its outputs are compared with PyTorch's. With
+  ``--raw-input`` the ``.pt2`` and ONNX programs take raw uint8 images instead (preprocessing embedded);
 - ``sparse`` — ``model_sparse.npz`` (:func:`intrain.sparse.save_sparse`), for weight-pruned runs.
 
 Every export also reports parameters, forward MACs per image (:func:`intrain.costs.layer_costs`)
@@ -49,16 +52,68 @@ def _model_arguments(config: TrainConfig, data: dict[str, Any] | None = None) ->
     from .models import model_entry
 
     if data is not None:
-        return {"model_name": config.model, "num_classes": int(data["num_classes"]),
-                "in_channels": int(data["in_channels"]), "width": config.width,
-                "input_shape": [int(n) for n in data["input_shape"]]}
+        arguments = {"model_name": config.model, "num_classes": int(data["num_classes"]),
+                     "in_channels": int(data["in_channels"]), "width": config.width,
+                     "input_shape": [int(n) for n in data["input_shape"]]}
+        preprocessing = {k: data[k] for k in ("image_size", "pad_to", "mean", "std") if k in data}
+        if not preprocessing and config.dataset != "folder":  # model.pt from before it kept them
+            preprocessing = {k: v for k, v in _model_arguments(config).items() if k not in arguments}
+        return {**arguments, **preprocessing}
     spec = dataset_spec(config.dataset)
     size = model_entry(config.model).input_size or spec.image_size
     return {"model_name": config.model, "num_classes": spec.num_classes, "in_channels": spec.in_channels,
-            "width": config.width, "input_shape": [spec.in_channels, size, size]}
+            "width": config.width, "input_shape": [spec.in_channels, size, size],
+            # the preprocessing of training (intrain.data.BatchLoader): raw images of image_size x
+            # image_size, zero-padded to input_shape, then (x / 255 - mean) / std per channel
+            "image_size": spec.image_size, "pad_to": size if size != spec.image_size else None,
+            "mean": list(spec.mean), "std": list(spec.std)}
+
+
+class Preprocess(nn.Module):
+    """What training did to a raw image before the model saw it, as a module: uint8 images
+    ``[N, C, image_size, image_size]`` (pixel values 0-255) are zero-padded symmetrically to
+    ``pad_to`` (an odd margin puts the extra pixel right/bottom) and normalised to
+    ``(x / 255 - mean) / std`` in float32, with the very operations of
+    :class:`~intrain.data.BatchLoader`."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], image_size: int, pad_to: int | None = None) -> None:
+        super().__init__()
+        mean_t = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+        std_t = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+        self.register_buffer("scale", 1.0 / (255.0 * std_t))
+        self.register_buffer("shift", -mean_t / std_t)
+        self.image_size, self.pad_to = int(image_size), pad_to
+        margin = (pad_to or image_size) - image_size
+        self.padding = (margin // 2, margin - margin // 2, margin // 2, margin - margin // 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        if any(self.padding):
+            images = torch.nn.functional.pad(images, self.padding, value=0)
+        return images.float() * self.scale + self.shift
+
+
+class RawImageModel(nn.Module):
+    """A compact model behind its :class:`Preprocess`: takes raw uint8 images, returns logits."""
+
+    def __init__(self, preprocess: Preprocess, model: nn.Module) -> None:
+        super().__init__()
+        self.preprocess, self.model = preprocess, model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(self.preprocess(images))
+
+
+def preprocess_from(arguments: dict[str, Any]) -> Preprocess:
+    """The :class:`Preprocess` of a compact file's ``config`` (or of :func:`_model_arguments`)."""
+    missing = [k for k in ("mean", "std", "image_size") if k not in arguments]
+    if missing:
+        raise CheckpointError(f"this compact model does not record its preprocessing ({missing[0]} is missing); "
+                              "export it again with this version")
+    return Preprocess(arguments["mean"], arguments["std"], arguments["image_size"], arguments.get("pad_to"))
 
 
 def _build(arguments: dict[str, Any]) -> nn.Module:
+    """The registry's model for :func:`_model_arguments` (or a compact file's config)."""
     from .models import create_model
 
     return create_model(arguments["model_name"], num_classes=arguments["num_classes"],
@@ -131,8 +186,12 @@ def save_compact(model: nn.Module, arguments: dict[str, Any], path: str | Path) 
     return path
 
 
-def load_compact(path: str | Path) -> nn.Module:
-    """Rebuild a model saved by ``intrain export --format compact`` (eval mode, plain nn.Module)."""
+def load_compact(path: str | Path, *, raw_input: bool = False) -> nn.Module:
+    """Rebuild a model saved by ``intrain export --format compact`` (eval mode, plain nn.Module).
+
+    The model takes normalised float images of ``config["input_shape"]``; with ``raw_input`` it comes
+    behind its :class:`Preprocess` (:class:`RawImageModel`) and takes raw uint8 images of
+    ``config["image_size"]`` (28x28 for MNIST), as read from the dataset files."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -144,28 +203,44 @@ def load_compact(path: str | Path) -> nn.Module:
     model = _build({"model_name": saved["model_name"], **saved["config"]})
     shrink_to_state_dict(model, saved["state_dict"])
     model.load_state_dict(saved["state_dict"])
+    if raw_input:
+        model = RawImageModel(preprocess_from(saved["config"]), model)
     return model.eval()
 
 
-def save_exported_program(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> Path:
+def example_input(arguments: dict[str, Any], raw_input: bool, batch: int) -> torch.Tensor:
+    """Zeros shaped like the exported program's input: raw uint8 images or normalised floats."""
+    if raw_input:
+        size = arguments["image_size"]
+        return torch.zeros(batch, arguments["in_channels"], size, size, dtype=torch.uint8)
+    return torch.zeros(batch, *arguments["input_shape"])
+
+
+def save_exported_program(model: nn.Module, input_shape: Sequence[int], path: str | Path,
+                          example: torch.Tensor | None = None) -> Path:
     """``model`` as a ``torch.export`` program with a dynamic batch dimension:
-    ``torch.export.load(path).module()`` needs nothing but torch (no intrain, no model code)."""
+    ``torch.export.load(path).module()`` needs nothing but torch (no intrain, no model code).
+    ``example`` (batch 2) replaces float zeros of ``input_shape``, e.g. for raw uint8 input."""
     batch = torch.export.Dim("batch", min=1)
-    example = torch.zeros(2, *input_shape)  # 2, not 1: a batch of 1 would be specialised
+    if example is None:
+        example = torch.zeros(2, *input_shape)  # 2, not 1: a batch of 1 would be specialised
     with torch.no_grad():
         program = torch.export.export(model.eval(), (example,), dynamic_shapes=({0: batch},))
     torch.export.save(program, str(path))
     return Path(path)
 
 
-def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path) -> float | None:
+def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path,
+                example: torch.Tensor | None = None) -> float | None:
     """Write ``model`` as ONNX (dynamic batch); return the max abs difference of onnxruntime's
-    outputs from PyTorch's on a random batch of 4, or None when onnxruntime is not installed."""
+    outputs from PyTorch's on a random batch of 4, or None when onnxruntime is not installed.
+    ``example`` (batch 1) replaces float zeros of ``input_shape``, e.g. for raw uint8 input."""
     try:
         import onnx  # noqa: F401  (torch.onnx needs it)
     except ImportError:
         raise IntrainError("ONNX export needs the onnx package: pip install 'intrain[onnx]'") from None
-    example = torch.zeros(1, *input_shape)
+    if example is None:
+        example = torch.zeros(1, *input_shape)
     options = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -176,7 +251,11 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path) 
     except ImportError:
         return None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = torch.randn(4, *input_shape, generator=torch.Generator().manual_seed(0))
+    generator = torch.Generator().manual_seed(0)
+    if example.dtype == torch.uint8:
+        x = torch.randint(0, 256, (4, *example.shape[1:]), generator=generator, dtype=torch.uint8)
+    else:
+        x = torch.randn(4, *example.shape[1:], generator=generator)
     with torch.no_grad():
         expected = model(x).numpy()
     return float(abs(session.run(None, {"input": x.numpy()})[0] - expected).max())
@@ -266,9 +345,10 @@ def format_report(report: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- the command
 def export_run(run_dir: str | Path, fmt: str = "compact", out: str | Path | None = None, *,
-               latency: bool = True, repeats: int = 10) -> dict[str, Any]:
+               latency: bool = True, repeats: int = 10, raw_input: bool = False) -> dict[str, Any]:
     """Export the final model of ``run_dir`` as ``fmt`` (see the module docstring); return the report
-    (``files``, parameters, MACs, latency, ``onnx_max_abs_diff``)."""
+    (``files``, parameters, MACs, latency, ``onnx_max_abs_diff``). With ``raw_input`` the ``.pt2``
+    and ONNX programs embed the preprocessing (:class:`Preprocess`) and take raw uint8 images."""
     if fmt not in FORMATS:
         raise ConfigError(f"format: unknown value '{fmt}'; choose one of: {', '.join(FORMATS)}")
     run_dir = Path(run_dir)
@@ -282,12 +362,14 @@ def export_run(run_dir: str | Path, fmt: str = "compact", out: str | Path | None
     model = compact_model(config, state, data)
     files: dict[str, str] = {}
     onnx_diff = None
+    program_model = RawImageModel(preprocess_from(arguments), model).eval() if raw_input else model
     if fmt == "compact":
         files["compact"] = str(save_compact(model, arguments, target))
         program = target.with_name(target.name.removesuffix(".pt") + ".pt2")
-        files["torch.export"] = str(save_exported_program(model, shape, program))
+        files["torch.export"] = str(save_exported_program(program_model, shape, program,
+                                                          example_input(arguments, raw_input, 2)))
     elif fmt == "onnx":
-        onnx_diff = export_onnx(model, shape, target)
+        onnx_diff = export_onnx(program_model, shape, target, example_input(arguments, raw_input, 1))
         files["onnx"] = str(target)
     else:
         from .sparse import save_sparse  # RA's module

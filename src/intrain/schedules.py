@@ -90,6 +90,16 @@ class PruneSchedule:
         return cls(target=target, reach=(target - initial) / rate, initial=initial, every=every)
 
 
+def pwt_plan(*, target: float, epochs: int, rate: float | None = None, initial: float = 0.0, every: int = 1,
+             reach: float | None = None, shape: str = "linear") -> PruneSchedule:
+    """PWT's schedule from its settings: ``rate`` per epoch (the paper's form, linear), else the
+    target reached after ``reach`` (a fraction, default 1) of ``epochs`` on a ``shape`` schedule."""
+    if rate is not None:
+        return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
+    return PruneSchedule(target=target, reach=epochs * (reach if reach is not None else 1.0), initial=initial,
+                         every=every, shape=shape)
+
+
 def pruned_fraction(epochs_done: int, *, target: float, rate: float, initial: float = 0.0, every: int = 1) -> float:
     """Fraction of filters that must be pruned once ``epochs_done`` epochs have finished, on the
     paper's schedule (Algorithm 1): ``initial + epochs * rate`` up to ``target``, at the epoch ends of

@@ -189,7 +189,8 @@ def test_train_on_a_folder_with_workers_pwt_and_compaction(image_folder, tmp_pat
     summary = __import__("json").loads((run / "summary.json").read_text())
     assert summary["pruned_filter_fraction"] == pytest.approx(0.5, abs=0.02)
     model = torch.load(run / "model.pt", weights_only=True)
-    assert model["data"] == {"num_classes": 3, "in_channels": 3, "input_shape": [3, 32, 32]}
+    assert model["data"] == {"num_classes": 3, "in_channels": 3, "input_shape": [3, 32, 32], "image_size": 32,
+                             "pad_to": None, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
     assert main(["export", str(run), "--no-latency"]) == 0
     from intrain.export import load_compact
 

@@ -96,7 +96,7 @@ def test_report_writes_every_figure_and_table(runs, tmp_path):
     for heading in ("## Runs", "## Figures", "## Per-layer pruning", "## Latency model", "## RA probe"):
         assert heading in text
     runs_table = text.split("## Runs")[1].split("##")[0]
-    header = runs_table.splitlines()[2]
+    header = next(line for line in runs_table.splitlines() if line.startswith("| run |"))
     for column in ("final acc", "best acc", "Δ vs dense", "pruned filters", "sparsity", "compression",
                    "train MACs", "train mem", "wall-clock", "saved vs dense", "saved vs PRT m=1"):
         assert column in header
@@ -152,9 +152,17 @@ def test_describe_method():
     assert describe_method({"method": "scratch"}, {}) == "scratch"
 
 
-def test_no_dense_run_leaves_delta_empty(runs):
+def _rows(text: str) -> dict[str, list[str]]:
+    """Markdown table rows by their first cell (header rows included), cells stripped."""
+    return {cells[0]: cells for cells in ([c.strip() for c in line.split("|")[1:-1]]
+                                          for line in text.splitlines() if line.startswith("| "))}
+
+
+def test_no_dense_run_leaves_delta_blank_with_a_note(runs):
     text = runs_markdown([load_run(runs[1])])
-    assert text.splitlines()[2].split("|")[5].strip() == "–"
+    rows = _rows(text)
+    column = rows["run"].index("Δ vs dense")
+    assert rows["pwt"][column] == "" and "no dense run of the same protocol" in text
 
 
 def test_cli_report(runs, tmp_path, capsys):
@@ -162,3 +170,78 @@ def test_cli_report(runs, tmp_path, capsys):
     assert "report.md" in capsys.readouterr().out
     assert (tmp_path / "cli" / "accuracy.png").exists()
     assert main(["report", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 2
+
+
+def _seeded(root: Path, name: str, seed: int, accuracy: list[float], *, method: str = "pwt", epochs: int | None = None,
+            subset: int | None = 300, **config) -> Path:
+    n = len(accuracy)
+    return write_run(root, name, method=method, fractions=[0.0] * n if method == "dense" else [0.4] * n,
+                     accuracy=accuracy, config={"seed": seed, "dataset": "demo", "model": "lenet5", "subset": subset,
+                                                "epochs": epochs or n, "width": 1.0, "out": f"runs/{name}",
+                                                "target": 0.4, **config})
+
+
+def test_runs_that_differ_only_by_seed_share_a_row_with_mean_and_std(tmp_path):
+    root = tmp_path / "runs"
+    dirs = [_seeded(root, "dense-s0", 0, [0.8, 0.90], method="dense"),
+            _seeded(root, "dense-s1", 1, [0.8, 0.94], method="dense"),
+            _seeded(root, "pwt-s0", 0, [0.7, 0.86]), _seeded(root, "pwt-s1", 1, [0.7, 0.88]),
+            _seeded(root, "pwt-s2", 2, [0.7, 0.90]),
+            _seeded(root, "pwt-other", 0, [0.7, 0.5], criterion="random")]  # another experiment
+    text = runs_markdown([load_run(d) for d in dirs])
+    rows = _rows(text)
+    header = rows["run"]
+    pwt = rows["pwt-s0 … pwt-s2 (3 seeds)"]
+    assert pwt[header.index("seeds")] == "3"
+    assert pwt[header.index("final acc")] == "88.0 ± 2.0%"  # mean 0.88, sample std 0.02
+    assert pwt[header.index("Δ vs dense")] == "-4.00 pt"  # 88% against the dense mean 92%
+    assert rows["dense-s0 … dense-s1 (2 seeds)"][header.index("final acc")] == "92.0 ± 2.8%"  # std 0.04/sqrt(2)
+    assert rows["pwt-other"][header.index("seeds")] == "1" and rows["pwt-other"][header.index("final acc")] == "50.0%"
+    assert "mean ± sample standard deviation" in text
+
+
+def test_delta_only_against_a_dense_run_of_the_same_protocol(tmp_path):
+    root = tmp_path / "runs"
+    dirs = [_seeded(root, "dense", 0, [0.9, 0.95], method="dense"),
+            _seeded(root, "pwt", 0, [0.8, 0.90]),
+            _seeded(root, "pwt-longer", 0, [0.8, 0.85, 0.9]),  # 3 epochs: another protocol
+            _seeded(root, "pwt-full", 0, [0.8, 0.91], subset=None)]  # all examples: another protocol
+    text = runs_markdown([load_run(d) for d in dirs])
+    rows = _rows(text)
+    column = rows["run"].index("Δ vs dense")
+    assert rows["pwt"][column] == "-5.00 pt"
+    assert rows["pwt-longer"][column] == "" and rows["pwt-full"][column] == ""
+    assert text.count("Protocol: ") == 3 and "3 protocols" in text
+    assert "Protocol: demo, 300 training examples, 2 epochs, lenet5 width 1." in text
+
+
+def test_the_same_run_twice_is_refused(runs, tmp_path, capsys):
+    with pytest.raises(ConfigError, match="given twice"):
+        report_from_dirs([runs[0], runs[1], runs[0].parent / ".." / "runs" / "dense"], tmp_path / "out")
+    assert main(["report", str(runs[0]), str(runs[0]), "--out", str(tmp_path / "cli")]) == 2
+    assert "given twice" in capsys.readouterr().err and not (tmp_path / "cli").exists()
+
+
+@pytest.mark.parametrize("values, expected", [
+    ([999_983_000], ["1.00G"]), ([431_080], ["431k"]), ([6.6e9, 5e8], ["6.60G", "0.50G"]), ([12.0], ["12.0"]),
+    ([999.6], ["1.00k"]), ([0.0], ["0.00"]),
+])
+def test_engineering_units_are_consistent_within_a_column(values, expected):
+    from intrain.reporting.report import _eng, unit_for
+
+    unit = unit_for(values)
+    assert [_eng(v, unit) for v in values] == expected
+
+
+def test_accuracy_figure_draws_a_band_for_seeds(tmp_path, monkeypatch):
+    from intrain.reporting import figures
+
+    calls = []
+    real = figures.plt.Axes.fill_between
+    monkeypatch.setattr(figures.plt.Axes, "fill_between", lambda self, *a, **k: calls.append(a) or real(self, *a, **k))
+    histories = [[{"epoch": 1, "test_accuracy": 0.5}, {"epoch": 2, "test_accuracy": a}] for a in (0.6, 0.8)]
+    figures.accuracy_groups_figure([("pwt", histories), ("dense", histories[:1])], tmp_path / "a.png")
+    (epochs, low, high), = calls  # one band: the group of two seeds, none for the single run
+    assert list(epochs) == [1, 2] and low[0] == high[0] == 50.0
+    std = (0.02 ** 0.5) * 100  # sample std of 60% and 80%: 14.1 points
+    assert low[1] == pytest.approx(70 - std) and high[1] == pytest.approx(70 + std)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import numbers
 import os
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import numpy as np
 import torch
 
 from intrain.data.cifar import CIFAR_URL, read_cifar_batch
-from intrain.data.idx import decompress, parse_idx, read_idx
+from intrain.data.idx import decompress, parse_idx
 from intrain.data.specs import DatasetSpec, dataset_spec
 from intrain.errors import ConfigError, DataError
 
@@ -30,6 +31,24 @@ _IDX_SOURCES = {
     "mnist": ("MNIST", "MNIST", "http://yann.lecun.com/exdb/mnist/"),
     "fashion-mnist": (
         "Fashion-MNIST", "FashionMNIST", "https://github.com/zalandoresearch/fashion-mnist"
+    ),
+}
+
+# SHA-256 of the uncompressed files as published (the .gz files' MD5s are those torchvision lists:
+# MNIST f68b3c2d..., d53e105e..., 9fb629c4..., ec29112d...; Fashion-MNIST 8d4fb7e6..., 25c81989...,
+# bef4ecab..., bb300cfd...), in the order of _IDX_FILES
+_IDX_SHA256 = {
+    "mnist": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+    ),
+    "fashion-mnist": (
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
     ),
 }
 
@@ -52,6 +71,7 @@ class Splits:
     train_labels: torch.Tensor
     test_images: torch.Tensor
     test_labels: torch.Tensor
+    notes: tuple[str, ...] = ()  # one-line remarks for the user (e.g. IDX files of unknown origin)
 
 
 def default_data_dir() -> Path:
@@ -77,10 +97,11 @@ def load_dataset(
         raise ConfigError("dataset folder is read with intrain.data.folder.scan_folder and FolderLoader, "
                           "not load_dataset")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    notes: tuple[str, ...] = ()
     if name == "demo":
         arrays = _load_demo()
     elif name in _IDX_SOURCES:
-        arrays = _load_idx_dataset(name, root)
+        arrays, notes = _load_idx_dataset(name, root)
     else:
         arrays = _load_cifar(name, root, spec.num_classes)
     train_x, train_y, test_x, test_y = (torch.from_numpy(np.ascontiguousarray(a)) for a in arrays)
@@ -90,7 +111,7 @@ def load_dataset(
     if subset is not None:
         keep = stratified_indices(train_y, subset, seed=seed)
         train_x, train_y = train_x[keep], train_y[keep]
-    return Splits(spec, train_x, train_y, test_x, test_y)
+    return Splits(spec, train_x, train_y, test_x, test_y, notes)
 
 
 def stratified_indices(labels: torch.Tensor, size: int, *, seed: int = 0) -> torch.Tensor:
@@ -148,13 +169,45 @@ def _find_idx_file(name: str, root: Path, stem: str) -> Path:
     )
 
 
-def _load_idx_dataset(name: str, root: Path) -> tuple[np.ndarray, ...]:
-    """Read the four IDX files of MNIST or Fashion-MNIST."""
+def _load_idx_dataset(name: str, root: Path) -> tuple[tuple[np.ndarray, ...], tuple[str, ...]]:
+    """Read the four IDX files of MNIST or Fashion-MNIST, checked against the published files
+    (:func:`check_idx_origin`); returns the arrays and the notes about files of unknown origin."""
     paths = [_find_idx_file(name, root, stem) for stem in _IDX_FILES]
-    arrays = [read_idx(path, ndim=3 if "images" in path.name else 1) for path in paths]
+    arrays, notes = [], []
+    for stem, path in zip(_IDX_FILES, paths):
+        data = _read_bytes(path)
+        note = check_idx_origin(name, stem, path, hashlib.sha256(data).hexdigest())
+        notes += [note] if note else []
+        arrays.append(parse_idx(data, str(path), ndim=3 if "images" in stem else 1))
     _check_pair(arrays[0], arrays[1], str(paths[0]))
     _check_pair(arrays[2], arrays[3], str(paths[2]))
-    return tuple(arrays)
+    return tuple(arrays), tuple(notes)
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The uncompressed bytes of an IDX file (raw or ``.gz``)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc.strerror or exc}") from None
+    return decompress(raw, str(path))
+
+
+def check_idx_origin(name: str, stem: str, path: Path, sha256: str) -> str | None:
+    """Compare an IDX file's checksum (of its uncompressed bytes) with the published MNIST and
+    Fashion-MNIST files: the file of another dataset, or another file of this one, is a
+    ``DataError`` naming both; a file of unknown origin gives a note (returned), the published one
+    None."""
+    for dataset, digests in _IDX_SHA256.items():
+        if sha256 in digests:
+            known_stem = _IDX_FILES[digests.index(sha256)]
+            if dataset == name and known_stem == stem:
+                return None
+            raise DataError(f"--dataset {name} but {path} is {_IDX_SOURCES[dataset][0]}'s {known_stem} (by its "
+                            f"checksum), not {_IDX_SOURCES[name][0]}'s {stem}; pass the {_IDX_SOURCES[name][0]} "
+                            f"files with --data-dir" + (f" or use --dataset {dataset}" if dataset != name else ""))
+    return (f"{path} is not the published {_IDX_SOURCES[name][0]} {stem} (unknown checksum); "
+            "training on it as given")
 
 
 def _load_demo() -> tuple[np.ndarray, ...]:

@@ -34,6 +34,7 @@ class RunParts:
     test_loader: BatchLoader
     spec: DatasetSpec
     device: torch.device
+    notes: tuple[str, ...] = ()  # the data's notes for the user (Splits.notes)
 
 
 def resolve_device(name: str, world: World = World()) -> torch.device:
@@ -125,11 +126,12 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
     if config.batch_size % world.size:
         raise ConfigError(f"batch_size: {config.batch_size} is not divisible by the {world.size} ranks")
     entry = model_entry(config.model)
+    notes: tuple[str, ...] = ()
     if config.dataset == "folder":
         spec, train_loader, test_loader = folder_loaders(config, entry, world, device)
     else:
         splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
-        spec = splits.spec
+        spec, notes = splits.spec, splits.notes
         pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
         train_loader = BatchLoader(splits.train_images, splits.train_labels, spec,
                                    batch_size=config.batch_size // world.size, train=True, device=device,
@@ -148,7 +150,7 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
     method = make_method(config, len(train_loader), probe)
     if world.distributed:  # each rank its own stream for dropout and the like (weights are identical)
         seed_everything((config.seed + RANK_SEED_STRIDE * world.rank) % (MAX_SEED + 1))
-    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device)
+    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes)
 
 
 def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device):

@@ -37,17 +37,47 @@ HISTORY, SUMMARY, CONFIG, MODEL = "history.jsonl", "summary.json", "config.yaml"
 SPARSE_MODEL = "model_sparse.npz"
 
 
+RUN_MARKERS = (CONFIG, CHECKPOINT, SUMMARY)  # any of these: the folder holds a run
+RUN_FILES = (CONFIG, CHECKPOINT, SUMMARY, HISTORY, MODEL, SPARSE_MODEL)  # what --overwrite replaces
+
+
 def default_run_dir(config: TrainConfig) -> Path:
+    """``runs/<model>-<dataset>-<method>-<time>``, with ``-2``, ``-3``, ... when that folder exists."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{config.model}-{config.dataset}-{config.method}-{stamp}"
+    base = Path("runs") / f"{config.model}-{config.dataset}-{config.method}-{stamp}"
+    candidates = (base.with_name(f"{base.name}-{n}") if n > 1 else base for n in range(1, 10_000))
+    return next(p for p in candidates if not p.exists())
 
 
-def train(config: TrainConfig, *, quiet: bool = False, progress: bool = True) -> dict[str, Any]:
+def claim_run_dir(run_dir: Path, *, overwrite: bool) -> None:
+    """Refuse a folder that already holds a run (config.yaml, checkpoint.pt or summary.json), naming
+    ``--resume`` and ``--overwrite``; with ``overwrite`` remove that run's files first."""
+    held = [name for name in RUN_MARKERS if (run_dir / name).exists()]
+    if not held:
+        return
+    if not overwrite:
+        raise ConfigError(f"out: {run_dir} already holds a run ({', '.join(held)}); continue it with "
+                          f"'intrain train --resume {run_dir}' or replace it with --overwrite")
+    for name in RUN_FILES:
+        try:
+            (run_dir / name).unlink(missing_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"out: cannot replace {run_dir / name}: {exc.strerror or type(exc).__name__}") from None
+
+
+def train(config: TrainConfig, *, quiet: bool = False, progress: bool = True,
+          overwrite: bool = False) -> dict[str, Any]:
     """Train as ``config`` says, write the run directory, and return the summary.
 
+    A ``config.out`` that already holds a run is refused (:class:`~intrain.errors.ConfigError`)
+    unless ``overwrite``, which replaces it. ``config.yaml`` gets :meth:`TrainConfig.resolved`.
     Under ``torchrun`` every rank trains; only rank 0 writes files and prints.
     """
     world = world_from_environment()
+    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    if world.is_main:
+        claim_run_dir(run_dir, overwrite=overwrite)
+    config = config.replace(out=str(run_dir)).resolved()
     with process_group(world, resolve_device(config.device, world)):
         return _train(config, world, quiet=quiet or not world.is_main, progress=progress)
 
@@ -59,7 +89,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
     """
     run_dir = Path(run_dir)
     state = load_checkpoint(run_dir / CHECKPOINT)
-    config = config_from_checkpoint(state, run_dir)
+    config = config_from_checkpoint(state, run_dir).resolved()
     if state["epoch"] >= config.epochs and (run_dir / SUMMARY).is_file():
         raise CheckpointError(f"run {run_dir} already finished its {config.epochs} epochs; nothing to resume")
     world = world_from_environment()
@@ -69,7 +99,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
-    run_dir = Path(config.out) if config.out else default_run_dir(config)
+    run_dir = Path(config.out)
     parts = build(config, world, probe=checkpointed_probe(checkpoint))
     params_dense = parameter_count(parts.model)
     meter = cost_meter(config, parts)
@@ -102,7 +132,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
               f"({len(parts.train_loader)} batches/epoch, device {parts.device}{ranks}) -> {run_dir}", flush=True)
-        for note in config.advisories():
+        for note in (*parts.notes, *config.advisories()):
             print(f"intrain: note: {note}", file=sys.stderr, flush=True)
     parts.method.attach(parts.model, parts.optimizer)
     if checkpoint is not None:
@@ -116,6 +146,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         trainer.fit()
     train_seconds = checkpointer.train_seconds()
     summary = summarize(config, trainer, params_dense, train_seconds)
+    summary["device"] = str(parts.device)  # the device used (config.yaml keeps what was asked, e.g. auto)
     summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
         # atomically, summary last: a run directory with a summary holds a complete model
@@ -175,9 +206,13 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
 
 def data_facts(parts) -> dict[str, Any]:
     """What a model built for this run needs to know about its data (``model.pt``'s ``data``, read by
-    :mod:`intrain.export`): a folder dataset's class count and image size live in no static spec."""
-    return {"num_classes": parts.spec.num_classes, "in_channels": parts.spec.in_channels,
-            "input_shape": list(parts.train_loader.input_shape)}
+    :mod:`intrain.export`): a folder dataset's class count and image size live in no static spec, and
+    the preprocessing of the inputs (raw images of ``image_size``, zero-padded to ``input_shape``, then
+    ``(x / 255 - mean) / std``) travels with the exported model."""
+    spec, shape = parts.spec, list(parts.train_loader.input_shape)
+    return {"num_classes": spec.num_classes, "in_channels": spec.in_channels, "input_shape": shape,
+            "image_size": spec.image_size, "pad_to": shape[-1] if shape[-1] != spec.image_size else None,
+            "mean": list(spec.mean), "std": list(spec.std)}
 
 
 def compaction_hook(parts, config: TrainConfig | None = None):

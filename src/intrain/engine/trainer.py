@@ -129,6 +129,7 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         # the epoch's training cost at its pruning state, taken before its first batch
         cost = self.epoch_cost(self.model) if self.epoch_cost is not None else {}
+        lr = self.optimizer.param_groups[0]["lr"]  # the rate of the epoch's first step
         start = time.perf_counter()
         train_loss, train_accuracy = self.train_one_epoch(epoch)
         event = self.method.on_epoch_end(epoch)
@@ -149,7 +150,7 @@ class Trainer:
             "train_accuracy": train_accuracy,
             "test_loss": test_loss,
             "test_accuracy": test_accuracy,
-            "lr": self.optimizer.param_groups[0]["lr"],
+            "lr": lr,
             "pruned_filter_fraction": self.method.pruned_filter_fraction(),
             "sparsity": sparsity(self.model),
             "params": nonzero_parameters(self.model),

@@ -26,6 +26,7 @@ its epochs must step inside them). A loop that never calls ``on_epoch_begin`` ma
 from __future__ import annotations
 
 import functools
+import weakref
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -48,6 +49,14 @@ class PruneEvent:
 
 
 EVENTS = ("on_epoch_begin", "on_step_end", "on_epoch_end")
+ATTACHED = "_intrain_method"  # attribute of an attached model: a weak reference to its method
+
+
+def attached_method(model: nn.Module) -> "PruningMethod | None":
+    """The pruning method attached to ``model``, or None."""
+    ref = vars(model).get(ATTACHED)
+    method = ref() if ref is not None else None
+    return method if method is not None and method.model is model else None
 
 
 def _ordered(event: Callable) -> Callable:
@@ -100,15 +109,30 @@ class PruningMethod:
         """Bind to ``model`` and its ``optimizer``; hooks are installed until :meth:`detach`."""
         if self.model is not None:
             raise IntrainError(f"{type(self).__name__} is already attached; call detach() first")
+        if not isinstance(model, nn.Module):
+            raise IntrainError(f"{type(self).__name__}.attach needs a torch.nn.Module, got {type(model).__name__}")
+        owner = attached_method(model)
+        if owner is not None:
+            raise IntrainError(f"the model already has {type(owner).__name__} attached; detach it before attaching "
+                               f"{type(self).__name__} (one pruning method per model)")
+        # a weak reference: deepcopy(model) shares it (weakrefs copy atomically), and a copy is not the
+        # model its method is attached to (see attached_method)
+        vars(model)[ATTACHED] = weakref.ref(self)
         self.model, self.optimizer = model, optimizer
         self._reset_order()
         self._stack = ExitStack()
-        self._install(self._stack)
+        try:
+            self._install(self._stack)
+        except BaseException:
+            self.detach()
+            raise
         return self
 
     def detach(self) -> None:
         if self._stack is not None:
             self._stack.close()
+        if self.model is not None and attached_method(self.model) is self:
+            del vars(self.model)[ATTACHED]
         self.model, self.optimizer, self._stack = None, None, None
 
     @contextmanager

@@ -33,11 +33,11 @@ from typing import Any, Callable
 
 import torch
 
-from .. import criteria
-from ..errors import IntrainError
+from .. import criteria, validation
+from ..errors import ConfigError, IntrainError
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
-from ..schedules import PruneSchedule
+from ..schedules import pwt_plan
 from .base import PruneEvent, PruningMethod
 
 Schedule = Callable[[int], float]  # epochs done -> required pruned fraction
@@ -60,10 +60,7 @@ class FilterPruning(PruningMethod):
         every_steps: tuple[int, int, Progress] | None = None,
     ) -> None:
         super().__init__()
-        if criterion not in ("l1", "mean-activation", "random"):
-            raise ValueError(f"unknown criterion '{criterion}'")
-        if scope not in ("global", "layer"):
-            raise ValueError(f"unknown scope '{scope}'")
+        filter_pruning_arguments(criterion, scope, include_linear, seed)
         self.schedule = schedule
         # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
         self.every_steps = every_steps
@@ -267,6 +264,14 @@ class FilterPruning(PruningMethod):
             self.activations.load_state_dict(state["activations"])
 
 
+def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:
+    """The settings every filter-pruning method shares, checked as ``intrain train`` checks them."""
+    validation.choice("criterion", criterion, validation.CRITERIA)
+    validation.choice("scope", scope, validation.SCOPES)
+    validation.flag("include_linear", include_linear)
+    validation.seed(seed)
+
+
 def build_followers(model: torch.nn.Module, layers: list[PrunableLayer], maps) -> list[Follower]:
     """:class:`~intrain.masks.Follower` objects (all channels kept) from the traced
     :class:`~intrain.compaction.FollowerMap` entries, one per follower module."""
@@ -344,24 +349,28 @@ def pwt(
     seed: int = 0,
 ) -> FilterPruning:
     """PWT. The paper's schedule by default: ``initial`` growing by ``rate`` per epoch (default
-    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N).
+    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N, the events counted
+    back from the epoch that reaches the target).
 
     Beyond the paper: ``reach`` (a fraction of ``epochs``) reaches the target earlier and leaves the
     rest of training at the final size; ``schedule="cubic"`` is Zhu & Gupta's gradual schedule;
     ``prune_every_steps=K`` prunes every K optimizer steps (``steps_per_epoch`` needed), the
     schedule interpolated by iteration, so the same target is reached in many small steps.
+
+    Arguments are checked here as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`),
+    a schedule that never reaches ``target`` within ``epochs`` included.
     """
-    if reach is not None and rate is not None:
-        raise ValueError("give either rate or reach, not both")
-    if rate is not None:
-        plan = PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
-    else:
-        plan = PruneSchedule(target=target, reach=epochs * (reach if reach is not None else 1.0), initial=initial,
-                             every=every, shape=schedule)
+    filter_pruning_arguments(criterion, scope, include_linear, seed)
+    validation.pwt_schedule(target=target, epochs=epochs, rate=rate, initial=initial, every=every, reach=reach,
+                            schedule=schedule, prune_every_steps=prune_every_steps)
+    plan = pwt_plan(target=target, epochs=epochs, rate=rate, initial=initial, every=every, reach=reach,
+                    shape=schedule)
     every_steps = None
     if prune_every_steps is not None:
-        if not steps_per_epoch:
-            raise ValueError("prune_every_steps needs steps_per_epoch (batches per epoch)")
+        if steps_per_epoch is None:
+            raise ConfigError("steps_per_epoch: prune_every_steps needs the number of batches per epoch")
+        validation.whole("steps_per_epoch", steps_per_epoch)
+        validation.at_least("steps_per_epoch", steps_per_epoch, 1)
         every_steps = (prune_every_steps, steps_per_epoch, plan.at)
     return FilterPruning(plan.after_epoch, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
                          every_steps=every_steps)

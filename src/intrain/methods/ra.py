@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -48,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import validation
 from ..errors import ConfigError, IntrainError
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
@@ -303,10 +303,18 @@ class RedundancyAwareTraining(PruningMethod):
         probe: ProbeResult | None = None,
     ) -> None:
         super().__init__()
-        if not (math.isfinite(range_) and math.isfinite(epsilon) and epsilon >= 0):
-            raise ConfigError(f"range and epsilon must be finite (epsilon >= 0), got {range_}, {epsilon}")
-        if partition not in PARTITIONS:
-            raise ConfigError(f"partition: unknown value '{partition}'; choose one of: {', '.join(PARTITIONS)}")
+        validation.choice("partition", partition, PARTITIONS)
+        validation.ra_thresholds(range_, epsilon)
+        for name, value in (("extending_interval", extending_interval), ("total_iterations", total_iterations),
+                            ("record_every", record_every)):
+            if value is not None:
+                validation.whole(name, value)
+                validation.at_least(name, value, 1)
+        if classes is not None:
+            _class_names(classes)
+        if partition == "sensitivity" and classes is None and probe is None:
+            raise ConfigError("partition: sensitivity needs the classes of a probe phase: pass "
+                              "probe=probe_sensitivity(...) or explicit classes")
         self.range, self.epsilon, self.partition = range_, epsilon, partition
         self.classes: list[list[str]] | None = [list(c) for c in classes] if classes is not None else None
         if probe is not None:
@@ -439,6 +447,15 @@ class RedundancyAwareTraining(PruningMethod):
             self.requested_interval = int(state["extending_interval"])
             if self.model is not None:
                 self.reattach(self.optimizer)
+
+
+def _class_names(classes: Any) -> None:
+    """Explicit classes: a non-empty list of non-empty lists of layer names (the config's message)."""
+    if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
+        raise ConfigError("classes: expected a list of classes, each a list of layer names")
+    for item in classes:
+        if isinstance(item, str) or not isinstance(item, Sequence) or not item or not all(isinstance(n, str) for n in item):
+            raise ConfigError("classes: each class must be a non-empty list of layer names")
 
 
 def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> list[list[str]]:

@@ -70,5 +70,10 @@ class FixedMasks(PruningMethod):
 
 
 def scratch(masks_from: str | Path) -> FixedMasks:
-    """The scratch-train baseline with the masks of the ra run in ``masks_from``."""
+    """The scratch-train baseline with the masks of the ra run in ``masks_from`` (read now: a folder
+    without an ra run's masks is a :class:`~intrain.errors.ConfigError`, as in ``intrain train``)."""
+    if not isinstance(masks_from, (str, Path)) or not str(masks_from):
+        raise ConfigError(f"masks_from: expected the folder of a finished ra run, got {masks_from!r}")
+    if "\x00" in str(masks_from):
+        raise ConfigError("masks_from: a path cannot contain a NUL character")
     return FixedMasks(load_masks(masks_from), source=str(masks_from))

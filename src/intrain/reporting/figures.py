@@ -59,6 +59,45 @@ def accuracy_figure(runs: Sequence[Run], path: str | Path) -> Path:
     return plot_metric(runs, "test_accuracy", path, ylabel="test accuracy (%)", title="Test accuracy", scale=100)
 
 
+def mean_and_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for a single value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5 if n > 1 else 0.0
+
+
+def seed_band(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> list[tuple[int, float, float]]:
+    """``(epoch, mean, std)`` of ``record[key]`` across runs, for the epochs every run has."""
+    by_run = [{r["epoch"]: r[key] for r in h if r.get(key) is not None} for h in histories]
+    epochs = sorted(set.intersection(*(set(d) for d in by_run))) if by_run else []
+    return [(e, *mean_and_std([d[e] for d in by_run])) for e in epochs]
+
+
+def accuracy_groups_figure(groups: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]], path: str | Path) -> Path:
+    """Test accuracy vs epoch; a group of runs that differ only by seed is drawn as its mean with a
+    shaded band of mean ± standard deviation across seeds (a single run: its line)."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=120)
+    for label, histories in groups:
+        band = seed_band(histories, "test_accuracy")
+        if not band:
+            continue
+        epochs, means, stds = zip(*band)
+        means, stds = [100 * m for m in means], [100 * s for s in stds]
+        name = label if len(histories) == 1 else f"{label} (mean ± std, {len(histories)} seeds)"
+        (line,) = ax.plot(epochs, means, marker="o", markersize=3, label=name)
+        if len(histories) > 1:
+            ax.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title("Test accuracy")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
 def params_figure(runs: Sequence[Run], path: str | Path) -> Path:
     """Non-zero parameters vs epoch (PWT Fig. 2)."""
     return plot_metric(runs, "params", path, ylabel="non-zero parameters", title="Non-zero parameters at the end of each epoch",

@@ -15,6 +15,10 @@ still work:
   ``layers``, in pruning order) and ``summary["ra"]["sparsity_trace"]``, a list of
   ``{"iteration": int, "sparsity": float}``.
 
+Runs are grouped by protocol (:func:`protocol_of`: dataset, subset, epochs, model, width; one
+table each, Δ vs dense only within one) and, within a protocol, runs whose configurations differ
+only by seed share a row and a band in the accuracy figure (:func:`seed_groups`).
+
 Figures written to ``out``: ``accuracy.png``, ``params.png``, ``train_macs.png`` (when any run has
 costs), ``layers.png``, ``probe-<run>.png`` per run with a probe, ``sparsity_trace.png`` when any
 run has a trace.
@@ -77,9 +81,16 @@ def default_labels(paths: Sequence[str | Path]) -> list[str]:
 
 def report_from_dirs(dirs: Sequence[str | Path], out: str | Path, *, labels: Sequence[str] | None = None,
                      title: str = "intrain report", notes: Sequence[str] = ()) -> Path:
-    """Load ``dirs`` and write the report into ``out``; returns the path of ``report.md``."""
+    """Load ``dirs`` and write the report into ``out``; returns the path of ``report.md``. A run
+    directory given twice is refused."""
     if not dirs:
         raise ConfigError("report: give at least one run directory")
+    seen: dict[Path, str] = {}
+    for d in dirs:
+        resolved = Path(d).resolve()
+        if resolved in seen:
+            raise ConfigError(f"report: run directory {d} is given twice (as {seen[resolved]} too)")
+        seen[resolved] = str(d)
     labels = list(labels) if labels is not None else default_labels(dirs)
     return write_report([load_run(d, label) for d, label in zip(dirs, labels)], out, title=title, notes=notes)
 
@@ -128,10 +139,14 @@ def trace_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def draw_figures(runs: Sequence[RunRecord], out: Path) -> list[tuple[str, Path]]:
-    """All figures the runs support, as ``(caption, path)``."""
+    """All figures the runs support, as ``(caption, path)``. In the accuracy figure, runs that differ
+    only by seed (:func:`seed_groups`) are one mean line with a band of mean ± standard deviation."""
     histories = [(r.label, r.history) for r in runs]
+    groups = [(g.label, [r.history for r in g.runs]) for g in seed_groups(runs)]
+    banded = any(len(h) > 1 for _, h in groups)
     written = [
-        ("Test accuracy vs epoch", figures.accuracy_figure(histories, out / "accuracy.png")),
+        ("Test accuracy vs epoch" + (" (runs that differ only by seed: mean ± std across seeds)" if banded else ""),
+         figures.accuracy_groups_figure(groups, out / "accuracy.png")),
         ("Non-zero parameters vs epoch", figures.params_figure(histories, out / "params.png")),
     ]
     if any("train_macs" in rec for r in runs for rec in r.history):
@@ -189,13 +204,31 @@ def _pct(x: float | None, signed: bool = False) -> str:
     return f"{100 * x:+.2f} pt" if signed else f"{100 * x:.1f}%"
 
 
-def _eng(x: float | None) -> str:
+_UNITS = (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0))
+
+
+def _mantissa(value: float) -> str:
+    """Three significant digits, trailing zeros kept (``1.00``, ``33.7``, ``431``)."""
+    digits = 2 if abs(value) < 10 else 1 if abs(value) < 100 else 0
+    return f"{value:.{digits}f}"
+
+
+def unit_for(values: Sequence[float | None]) -> tuple[str, float]:
+    """The SI prefix for a column: the largest whose value for the column's largest magnitude
+    reads at least 1 once rounded (999,983,000 is ``1.00G``, never ``1e+03M``)."""
+    largest = max((abs(v) for v in values if v is not None), default=0.0)
+    for unit, scale in _UNITS:
+        if float(_mantissa(largest / scale)) >= 1:
+            return unit, scale
+    return "", 1.0
+
+
+def _eng(x: float | None, unit: tuple[str, float] | None = None) -> str:
+    """``x`` with an SI prefix (``unit`` from :func:`unit_for`, or its own)."""
     if x is None:
         return "–"
-    for unit, scale in (("P", 1e15), ("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g}{unit}"
-    return f"{x:.3g}"
+    name, scale = unit or unit_for([x])
+    return f"{_mantissa(x / scale)}{name}"
 
 
 def _pair(block: Any) -> str:
@@ -205,33 +238,143 @@ def _pair(block: Any) -> str:
     return f"{_pct(block.get('macs'))} / {_pct(block.get('mem'))}"
 
 
-def dense_reference(runs: Sequence[RunRecord]) -> RunRecord | None:
-    """The first dense run, the reference of the Δ column."""
-    return next((r for r in runs if r.summary.get("method") == "dense"), None)
+# ---------------------------------------------------------------------------------------------
+# groups: protocols and seeds
+# ---------------------------------------------------------------------------------------------
+
+PROTOCOL_KEYS = ("dataset", "subset", "epochs", "model", "width")
+NOT_THE_EXPERIMENT = ("seed", "out", "data_dir", "device", "masks_from")  # differ between seeds of one experiment
+
+
+def protocol_of(run: RunRecord) -> tuple:
+    """``(dataset, subset, epochs, model, width)``: runs compared in one table must share it."""
+    c, s = run.config, run.summary
+    return (c.get("dataset", s.get("dataset")), c.get("subset"), c.get("epochs", s.get("epochs")),
+            c.get("model", s.get("model")), c.get("width", 1.0))
+
+
+def describe_protocol(protocol: tuple) -> str:
+    dataset, subset, epochs, model, width = protocol
+    examples = "all training examples" if subset is None else f"{subset} training examples"
+    return f"{dataset}, {examples}, {epochs} epochs, {model} width {width:g}"
+
+
+@dataclass(frozen=True)
+class RunGroup:
+    """Runs of one experiment that differ only by seed (one run when it has no siblings)."""
+
+    runs: tuple[RunRecord, ...]
+
+    @property
+    def label(self) -> str:
+        if len(self.runs) == 1:
+            return self.runs[0].label
+        return f"{self.runs[0].label} … {self.runs[-1].label} ({len(self.runs)} seeds)"
+
+    @property
+    def protocol(self) -> tuple:
+        return protocol_of(self.runs[0])
+
+    @property
+    def method(self) -> str | None:
+        return self.runs[0].summary.get("method")
+
+    def values(self, get) -> list[float]:
+        """``get(summary)`` of every run, where it is a number."""
+        return [v for v in (get(r.summary) for r in self.runs) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _experiment(run: RunRecord) -> tuple:
+    """What must be equal for two runs to be seeds of one experiment: the configuration without
+    seed and paths. A run without a config.yaml or a seed in it is an experiment of its own."""
+    if "seed" not in run.config:
+        return ("run", str(run.path))
+    config = {k: v for k, v in run.config.items() if k not in NOT_THE_EXPERIMENT}
+    return (protocol_of(run), run.summary.get("method"), json.dumps(config, sort_keys=True, default=str))
+
+
+def seed_groups(runs: Sequence[RunRecord]) -> list[RunGroup]:
+    """Runs grouped by :func:`_experiment`, in order of first appearance."""
+    groups: dict[tuple, list[RunRecord]] = {}
+    for run in runs:
+        groups.setdefault(_experiment(run), []).append(run)
+    return [RunGroup(tuple(g)) for g in groups.values()]
+
+
+def dense_reference(groups: Sequence[RunGroup], protocol: tuple) -> RunGroup | None:
+    """The first dense group of ``protocol``: the reference of the Δ column."""
+    return next((g for g in groups if g.method == "dense" and g.protocol == protocol), None)
+
+
+def _stat(values: Sequence[float], fmt, suffix: str = "") -> str:
+    """``fmt(mean)`` with ``± fmt(std)`` across seeds when there are several values; "–" when none."""
+    if not values:
+        return "–"
+    mean, std = figures.mean_and_std(values)
+    return f"{fmt(mean)} ± {fmt(std)}{suffix}" if len(values) > 1 else f"{fmt(mean)}{suffix}"
+
+
+def _pct_stat(values: Sequence[float]) -> str:
+    return _stat(values, lambda x: f"{100 * x:.1f}", "%")
+
+
+def _pair_stat(group: RunGroup, key: str) -> str:
+    """``"macs / mem"`` savings (mean ± std) from the ``{"macs": x, "mem": y}`` blocks."""
+    parts = [group.values(lambda s, m=m: (s.get(key) or {}).get(m) if isinstance(s.get(key), dict) else None)
+             for m in ("macs", "mem")]
+    if not any(parts):
+        return "–"
+    return f"{_pct_stat(parts[0])} / {_pct_stat(parts[1])}"
 
 
 def runs_markdown(runs: Sequence[RunRecord]) -> str:
-    """The table of runs: accuracy, pruning, training cost, wall-clock, savings."""
-    dense = dense_reference(runs)
+    """The tables of runs, one per protocol (:func:`protocol_of`): accuracy, pruning, training
+    cost, wall-clock, savings. Runs that differ only by seed share a row: mean ± sample standard
+    deviation, with the number of seeds. Δ vs dense is the difference of mean final accuracies from
+    the dense run(s) of the same protocol, blank where there is none."""
+    groups = seed_groups(runs)
+    protocols = list(dict.fromkeys(g.protocol for g in groups))
     m = next((r.summary["prt_reference"].get("retrain_epochs") for r in runs
               if isinstance(r.summary.get("prt_reference"), dict)), None)
-    header = ["run", "method", "final acc", "best acc", "Δ vs dense", "pruned filters", "sparsity",
+    header = ["run", "method", "seeds", "final acc", "best acc", "Δ vs dense", "pruned filters", "sparsity",
               "compression", "train MACs", "train mem", "wall-clock", "saved vs dense (MACs / mem)",
               f"saved vs PRT{f' m={m}' if m is not None else ''} (MACs / mem)"]
-    rows = []
-    for r in runs:
-        s = r.summary
-        delta = s["final_test_accuracy"] - dense.summary["final_test_accuracy"] if dense else None
-        rows.append([
-            r.label, describe_method(s, r.config), _pct(s.get("final_test_accuracy")),
-            _pct(s.get("best_test_accuracy")), _pct(delta, signed=True), _pct(s.get("pruned_filter_fraction")),
-            _pct(s.get("sparsity")), f"{s['compression']:.2f}x" if "compression" in s else "–",
-            _eng(s.get("train_macs_total")), _eng(s.get("train_mem_total")),
-            f"{s['train_seconds']:.0f} s" if "train_seconds" in s else "–",
-            _pair(s.get("savings_vs_dense")),
-            _pair(s.get("savings_vs_prt")) if s.get("method") not in ("dense", "prt") else "–",
-        ])
-    return markdown_table(header, rows)
+    parts, blank = [], False
+    for protocol in protocols:
+        members = [g for g in groups if g.protocol == protocol]
+        dense = dense_reference(groups, protocol)
+        units = {key: unit_for([v for g in members for v in g.values(lambda s, k=key: s.get(k))])
+                 for key in ("train_macs_total", "train_mem_total")}
+        rows = []
+        for g in members:
+            final = g.values(lambda s: s.get("final_test_accuracy"))
+            reference = dense.values(lambda s: s.get("final_test_accuracy")) if dense else []
+            delta = _pct(sum(final) / len(final) - sum(reference) / len(reference), signed=True) \
+                if final and reference else ""
+            blank |= delta == ""
+            rows.append([
+                g.label, describe_method(g.runs[0].summary, g.runs[0].config), str(len(g.runs)),
+                _pct_stat(final), _pct_stat(g.values(lambda s: s.get("best_test_accuracy"))), delta,
+                _pct_stat(g.values(lambda s: s.get("pruned_filter_fraction"))),
+                _pct_stat(g.values(lambda s: s.get("sparsity"))),
+                _stat(g.values(lambda s: s.get("compression")), lambda x: f"{x:.2f}", "x"),
+                *[_stat(g.values(lambda s, k=key: s.get(k)), lambda x, u=units[key]: _mantissa(x / u[1]), units[key][0])
+                  for key in ("train_macs_total", "train_mem_total")],
+                _stat(g.values(lambda s: s.get("train_seconds")), lambda x: f"{x:.0f}", " s"),
+                _pair_stat(g, "savings_vs_dense"),
+                _pair_stat(g, "savings_vs_prt") if g.method not in ("dense", "prt") else "–",
+            ])
+        parts.append(f"Protocol: {describe_protocol(protocol)}.\n\n" + markdown_table(header, rows))
+    notes = []
+    if len(protocols) > 1:
+        notes.append(f"These runs follow {len(protocols)} protocols (dataset, training subset, epochs, model, "
+                     "width): one table each, and Δ vs dense compares only within a protocol.")
+    if blank:
+        notes.append("Δ vs dense is blank for runs with no dense run of the same protocol in this report.")
+    if any(len(g.runs) > 1 for g in groups):
+        notes.append("Runs that differ only by seed share a row: mean ± sample standard deviation across seeds; "
+                     "Δ vs dense is the difference of the mean final accuracies.")
+    return "\n\n".join(parts + notes)
 
 
 def _cost_note(runs: Sequence[RunRecord]) -> str:

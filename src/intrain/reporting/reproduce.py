@@ -31,7 +31,7 @@ def finished(config: TrainConfig) -> bool:
     if not (out / "summary.json").exists() or not (out / "config.yaml").exists():
         return False
     try:
-        return read_yaml(out / "config.yaml") == config.to_dict()
+        return read_yaml(out / "config.yaml") == config.resolved().to_dict()
     except ConfigError:
         return False
 
@@ -42,7 +42,23 @@ def run_preset(preset: Preset, out: str | Path, *, quiet: bool = True,
     if train is None:
         from ..engine.run import train
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        _train_runs(preset, out, quiet=quiet, train=train, log=log)
+    except BaseException:
+        if created and not any(out.iterdir()):  # a failed start leaves no empty folder behind
+            out.rmdir()
+        raise
+    records = [load_run(out / run.label, run.label) for run in preset.runs]
+    notes = [f"Preset `{preset.name}` at `{preset.scale}` scale "
+             f"(`intrain reproduce {preset.name} --scale {preset.scale}`).", *preset.notes]
+    return write_report(records, out, title=preset.title, notes=notes)
+
+
+def _train_runs(preset: Preset, out: Path, *, quiet: bool, train: Callable[..., dict[str, Any]],
+                log: Callable[[str], None]) -> None:
+    """Train the preset's runs that are not finished yet; an unfinished folder is started afresh."""
     for i, run in enumerate(preset.runs, 1):
         config = resolve_run(run, out)
         if finished(config):
@@ -51,10 +67,6 @@ def run_preset(preset: Preset, out: str | Path, *, quiet: bool = True,
         start = time.perf_counter()
         log(f"[{i}/{len(preset.runs)}] {run.label}: {config.method} {config.model} on {config.dataset}, "
             f"{config.epochs} epochs")
-        summary = train(config, quiet=quiet)
+        summary = train(config, quiet=quiet, overwrite=True)
         log(f"[{i}/{len(preset.runs)}] {run.label}: final test accuracy {100 * summary['final_test_accuracy']:.2f}% "
             f"in {time.perf_counter() - start:.0f} s")
-    records = [load_run(out / run.label, run.label) for run in preset.runs]
-    notes = [f"Preset `{preset.name}` at `{preset.scale}` scale "
-             f"(`intrain reproduce {preset.name} --scale {preset.scale}`).", *preset.notes]
-    return write_report(records, out, title=preset.title, notes=notes)
