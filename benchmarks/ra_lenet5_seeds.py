@@ -39,6 +39,7 @@ ARMS: dict[str, dict] = {
     "ra-2-0.1-ext1612": {**RA, "extending_interval": PAPER_EXTENSION},
     "ra-2-0.1-signed": {**RA, "moments": "signed"},
     "ra-2-0.1-kept": {**RA, "moments_over": "kept"},
+    "ra-2-0.1-fixed": {**RA, "moments_at": "start"},  # DNS: thresholds from the weights when the class starts
     "ra-2-0.1-gauss0.01": {**RA, "init": "gaussian", "init_std": 0.01},
     "ra-2.6-0.1": {**RA, "range": 2.6},
     "ra-2.6-0.1-ext1612": {**RA, "range": 2.6, "extending_interval": PAPER_EXTENSION},

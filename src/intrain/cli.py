@@ -61,6 +61,7 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--init-seed", "init_seed", _int, "scratch fresh: seed of the initial weights (default RA seed + 1)"),
     ("--moments", "moments", str, "RA: Eq. 1 mean/std of |K| (magnitude, default) or K (signed)"),
     ("--moments-over", "moments_over", str, "RA: Eq. 1 moments over all weights (default) or the kept ones"),
+    ("--moments-at", "moments_at", str, "RA: Eq. 1 thresholds recomputed every step (default) or fixed at class start"),
     ("--reinit", "reinit", str, "RA: he-normal re-initialises layers Eq. 1 would prune >= 99% of (default none)"),
     ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, pytorch (uniform)"),
     ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),

@@ -28,6 +28,7 @@ PARTITIONS = ("type", "sensitivity", "none")
 INITS = ("he-normal", "gaussian", "pytorch")
 MOMENTS = ("magnitude", "signed")
 MOMENTS_OVER = ("all", "kept")
+MOMENTS_AT = ("step", "start")
 REINITS = ("none", "he-normal")
 SCRATCH_INITS = ("fresh", "same")
 
@@ -70,6 +71,7 @@ class TrainConfig:
     masks_from: str | None = None
     moments: str = "magnitude"  # RA Eq. 1: mu and sigma of |K| (magnitude) or of K (signed)
     moments_over: str = "all"  # RA Eq. 1: over all of a layer's weights or the kept (unmasked) ones
+    moments_at: str = "step"  # RA Eq. 1: thresholds recomputed every step, or fixed when the class starts
     reinit: str = "none"  # RA: he-normal re-initialises, at attach, layers Eq. 1 would prune >= 99% of
     scratch_init: str = "fresh"  # scratch: a fresh initialisation (init_seed) or the ra run's own (same)
     init_seed: int | None = None  # scratch fresh: the initialisation's seed (default: the ra run's seed + 1)
@@ -227,6 +229,7 @@ def _validate(c: TrainConfig) -> None:
     _choice("init", c.init, INITS)
     _choice("moments", c.moments, MOMENTS)
     _choice("moments_over", c.moments_over, MOMENTS_OVER)
+    _choice("moments_at", c.moments_at, MOMENTS_AT)
     _choice("reinit", c.reinit, REINITS)
     _choice("scratch_init", c.scratch_init, SCRATCH_INITS)
     if not (c.init_std > 0 and math.isfinite(c.init_std)):

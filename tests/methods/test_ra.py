@@ -463,3 +463,43 @@ def test_scratch_trains_the_masks_from_a_fresh_initialisation_by_default(tmp_pat
         build(fresh.replace(init_seed=3))
     with pytest.raises(ConfigError, match="init_seed: only used by method scratch"):
         TrainConfig(method="ra", init_seed=5)
+
+
+def test_thresholds_fixed_at_class_start_do_not_follow_the_weights():
+    layer = linear_layer()  # |K| = [0.1, 0.2, 0.3, 0.4, 1.0]: l = 0.3368, u = 0.4632 at range 0, eps 0.2
+    method = ra(range_=0.0, epsilon=0.2, partition="none", moments_at="start")
+    with method.attached(layer):
+        method.on_step_end()
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        with torch.no_grad():
+            layer.weight.mul_(10)  # per-step moments would scale with the weights: same masks
+        method.on_step_end()
+        assert layer.weight_mask.tolist() == [[1, 1, 1, 1, 1]]  # 1, 2, 3 > u = 0.4632 fixed
+        bounds = method.summary_extras()["ra"]["fixed_thresholds"]
+        assert bounds["lower"] == pytest.approx([0.4 - 0.2 * math.sqrt(0.1)])
+        state = method.state_dict()
+    assert state["bounds"][1] == pytest.approx([0.4 + 0.2 * math.sqrt(0.1)])
+    per_step = linear_layer()
+    with ra(range_=0.0, epsilon=0.2, partition="none").attached(per_step) as method:
+        method.on_step_end()
+        with torch.no_grad():
+            per_step.weight.mul_(10)
+        method.on_step_end()
+        assert per_step.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+
+
+def test_fixed_thresholds_of_a_later_class_come_from_its_weights_when_it_starts():
+    net = small_net()
+    method = ra(range_=0.5, partition="type", extending_interval=2, moments_at="start")
+    with method.attached(net):
+        method.on_step_end()
+        first = method.summary_extras()["ra"]["fixed_thresholds"]["lower"]
+        assert first[0] > 0 and first[2:] == [0.0, 0.0]
+        with torch.no_grad():
+            net[5].weight.mul_(3)
+        method.on_step_end()
+        method.on_step_end()  # the linear class starts: its thresholds from its weights now
+        second = method.summary_extras()["ra"]["fixed_thresholds"]["lower"]
+    assert second[:2] == first[:2]
+    expected, _ = thresholds([net[5].weight.abs(), net[7].weight.abs()], 0.5, 0.1)
+    assert second[2:] == pytest.approx(expected.tolist())

@@ -136,7 +136,7 @@ def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: Probe
         return ra(range_=config.range, epsilon=config.epsilon, partition=config.partition, classes=config.classes,
                   extending_interval=config.extending_interval,
                   total_iterations=config.epochs * iterations_per_epoch, probe=probe, moments=config.moments,
-                  moments_over=config.moments_over, reinit=config.reinit)
+                  moments_over=config.moments_over, reinit=config.reinit, moments_at=config.moments_at)
     if config.method == "scratch":
         init_seed, ra_seed = scratch_init_seed(config)
         method = scratch(config.masks_from)

@@ -56,6 +56,7 @@ MASK_BUFFER = "weight_mask"
 PARTITIONS = ("type", "sensitivity", "none")
 MOMENTS = ("magnitude", "signed")
 MOMENTS_OVER = ("all", "kept")
+MOMENTS_AT = ("step", "start")
 REINITS = ("none", "he-normal")
 DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
 
@@ -127,6 +128,11 @@ class MaskUpdate:
                           self.counts[:layers], signed=self.signed, kept=self.kept)
 
     @torch.no_grad()
+    def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 1's ``(l, u)`` of every layer now (same moments as an update)."""
+        return self._thresholds(range_, epsilon)
+
+    @torch.no_grad()
     def lower_thresholds(self, range_: float, epsilon: float) -> torch.Tensor:
         """Eq. 1's ``l`` of every layer now, as the next update would compute it (same moments)."""
         return self._thresholds(range_, epsilon)[0]
@@ -148,7 +154,8 @@ class MaskUpdate:
         return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums)
 
     @torch.no_grad()
-    def __call__(self, range_: float, epsilon: float) -> None:
+    def __call__(self, range_: float, epsilon: float,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
 
             T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
@@ -161,7 +168,12 @@ class MaskUpdate:
         """
         if not self.weights:
             return
-        lower, upper = self._thresholds(range_, epsilon)
+        if bounds is None:
+            lower, upper = self._thresholds(range_, epsilon)
+        else:  # thresholds fixed earlier (moments_at="start"): only |w| is needed
+            for weight, magnitude in zip(self.weights, self.magnitudes):
+                torch.abs(weight, out=magnitude)
+            lower, upper = bounds[0][: len(self.weights)], bounds[1][: len(self.weights)]
         for magnitude, mask, above, low, up in zip(self.magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
             torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
                         out=mask)
@@ -360,15 +372,19 @@ class RedundancyAwareTraining(PruningMethod):
         moments: str = "magnitude",
         moments_over: str = "all",
         reinit: str = "none",
+        moments_at: str = "step",
     ) -> None:
         super().__init__()
         if not (math.isfinite(range_) and math.isfinite(epsilon) and epsilon >= 0):
             raise ConfigError(f"range and epsilon must be finite (epsilon >= 0), got {range_}, {epsilon}")
         for what, value, choices in (("partition", partition, PARTITIONS), ("moments", moments, MOMENTS),
-                                     ("moments_over", moments_over, MOMENTS_OVER), ("reinit", reinit, REINITS)):
+                                     ("moments_over", moments_over, MOMENTS_OVER), ("reinit", reinit, REINITS),
+                                     ("moments_at", moments_at, MOMENTS_AT)):
             if value not in choices:
                 raise ConfigError(f"{what}: unknown value '{value}'; choose one of: {', '.join(choices)}")
         self.moments, self.moments_over, self.reinit = moments, moments_over, reinit
+        self.moments_at = moments_at
+        self._bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # moments_at="start": (l, u) per layer
         self.reinitialised: list[str] = []
         self.range, self.epsilon, self.partition = range_, epsilon, partition
         self.classes: list[list[str]] | None = [list(c) for c in classes] if classes is not None else None
@@ -440,16 +456,36 @@ class RedundancyAwareTraining(PruningMethod):
         """Prune the layers of the active classes after the weight update (Algorithm 1, lines 12–16)."""
         self._require_model()
         active = self.active_classes(self.iteration)
-        if self.iteration == 0 or active > self.active_classes(self.iteration - 1):
+        starting = self.iteration == 0 or active > self.active_classes(self.iteration - 1)
+        if starting:
             self._check_starting_class(active - 1)
         start = time.perf_counter()
-        self._stages[active - 1](self.range, self.epsilon)
+        if self.moments_at == "start":
+            if starting or self._bounds is None:
+                self._fix_bounds(active)
+            self._stages[active - 1](self.range, self.epsilon, self._bounds)
+        else:
+            self._stages[active - 1](self.range, self.epsilon)
         elapsed = time.perf_counter() - start
         self.prune_seconds += elapsed
         self._epoch_seconds += elapsed
         super().on_step_end()
         if self.iteration % self.record_every == 0:
             self.trace.append(self._trace_point())
+
+    def _fix_bounds(self, active: int) -> None:
+        """``moments_at="start"`` (Dynamic Network Surgery's rule): Eq. 1's ``(l, u)`` of each layer are
+        computed from its weights once, when its class starts pruning, and kept from then on. Without
+        saved bounds (a state from before this option) every active class gets them now."""
+        lower, upper = self._stages[active - 1].lower_and_upper(self.range, self.epsilon)
+        first = 0
+        if self._bounds is None:
+            total = len(self._stages[-1].weights)
+            self._bounds = (lower.new_zeros(total), upper.new_zeros(total))
+        else:
+            first = sum(len(c) for c in self.classes[: active - 1])
+        self._bounds[0][first: len(lower)] = lower[first:]
+        self._bounds[1][first: len(upper)] = upper[first:]
 
     def _start_fraction(self, module: nn.Module) -> float:
         return eq1_pruned_fraction(module.weight, self.range, self.epsilon, moments=self.moments)
@@ -508,6 +544,9 @@ class RedundancyAwareTraining(PruningMethod):
             "partition": self.partition,
             "moments": self.moments,
             "moments_over": self.moments_over,
+            "moments_at": self.moments_at,
+            "fixed_thresholds": None if self._bounds is None else {
+                "lower": self._bounds[0].tolist(), "upper": self._bounds[1].tolist()},
             "reinitialised": self.reinitialised,
             "classes": self.classes,
             "extending_interval": self.extending_interval,
@@ -521,12 +560,17 @@ class RedundancyAwareTraining(PruningMethod):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(classes=self.classes, extending_interval=self.extending_interval, trace=list(self.trace),
-                     prune_seconds=self.prune_seconds, probe=asdict(self.probe) if self.probe else None)
+                     prune_seconds=self.prune_seconds, probe=asdict(self.probe) if self.probe else None,
+                     bounds=None if self._bounds is None else [b.tolist() for b in self._bounds])
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.trace = list(state.get("trace", []))
+        if state.get("bounds") is not None:
+            device = next(iter(self._modules.values())).weight.device if self._modules else None
+            self._bounds = tuple(torch.tensor(b, dtype=torch.float32, device=device)  # type: ignore[assignment]
+                                 for b in state["bounds"])
         self.prune_seconds = float(state.get("prune_seconds", 0.0))
         if state.get("probe"):
             self.probe = ProbeResult(**state["probe"])
