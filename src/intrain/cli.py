@@ -63,7 +63,7 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--moments-over", "moments_over", str, "RA: Eq. 1 moments over all weights (default) or the kept ones"),
     ("--moments-at", "moments_at", str, "RA: Eq. 1 thresholds recomputed every step (default) or fixed at class start"),
     ("--reinit", "reinit", str, "RA: he-normal re-initialises layers Eq. 1 would prune >= 99% of (default none)"),
-    ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, pytorch (uniform)"),
+    ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, xavier (Caffe), pytorch (uniform)"),
     ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),
     ("--epochs", "epochs", _int, "training epochs"),
     ("--batch-size", "batch_size", _int, "batch size"),

@@ -25,7 +25,7 @@ SCOPES = ("global", "layer")
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 PARTITIONS = ("type", "sensitivity", "none")
-INITS = ("he-normal", "gaussian", "pytorch")
+INITS = ("he-normal", "gaussian", "xavier", "pytorch")
 MOMENTS = ("magnitude", "signed")
 MOMENTS_OVER = ("all", "kept")
 MOMENTS_AT = ("step", "start")
@@ -76,7 +76,7 @@ class TrainConfig:
     scratch_init: str = "fresh"  # scratch: a fresh initialisation (init_seed) or the ra run's own (same)
     init_seed: int | None = None  # scratch fresh: the initialisation's seed (default: the ra run's seed + 1)
     # initialisation of conv/linear weights: he-normal N(0, 2/fan_in), gaussian N(0, init_std^2),
-    # pytorch (PyTorch's default uniform)
+    # xavier (Caffe's filler: uniform on +-sqrt(3/fan_in)), pytorch (PyTorch's default uniform)
     init: str = "he-normal"
     init_std: float = 0.01
     # optimisation

@@ -432,6 +432,20 @@ def test_cli_refuses_default_initialised_layers_in_one_line_and_reinit_fixes_it(
     assert summary["ra"]["reinitialised"] == ["conv1", "conv2", "fc1", "fc2"] and summary["sparsity"] < 0.99
 
 
+def test_caffe_xavier_and_small_gaussian_inits():
+    from intrain.config import TrainConfig
+    from intrain.engine.build import build
+    from intrain.methods.ra import eq1_pruned_fraction
+
+    common = dict(model="lenet5", dataset="demo", subset=100, epochs=1)
+    xavier = build(TrainConfig(**common, init="xavier")).model
+    bound = math.sqrt(3 / 500)  # conv2: 20 x 5 x 5 inputs
+    assert xavier.conv2.weight.abs().max().item() <= bound and xavier.conv2.weight.abs().max().item() > 0.95 * bound
+    assert eq1_pruned_fraction(xavier.conv2.weight, 2.0, 0.1) == 1.0
+    gaussian = build(TrainConfig(**common, init="gaussian", init_std=0.01)).model
+    assert gaussian.fc1.weight.std().item() == pytest.approx(0.01, rel=0.01) and not gaussian.fc1.bias.any()
+
+
 def test_cli_stops_on_a_dead_layer_with_one_line(tmp_path, capsys):
     code, err = cli_error(capsys, "--method", "ra", "--moments-over", "kept", "--out", str(tmp_path / "a"))
     assert code == 3 and err.count("\n") == 0 and "every weight of layer" in err

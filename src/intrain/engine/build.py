@@ -59,6 +59,8 @@ def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
                              width=config.width, init=config.init == "he-normal")
         if config.init == "gaussian":  # e.g. Caffe's gaussian filler, std 0.01
             gaussian_init(model, config.init_std)
+        elif config.init == "xavier":
+            caffe_xavier_init(model)
         return model
     except (MemoryError, torch.OutOfMemoryError):  # an absurd --width
         raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
@@ -74,6 +76,19 @@ def gaussian_init(model: nn.Module, std: float) -> nn.Module:
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+@torch.no_grad()
+def caffe_xavier_init(model: nn.Module) -> nn.Module:
+    """Caffe's ``xavier`` filler (LeNet-5's in Caffe): conv/linear weights uniform on
+    ``±sqrt(3 / fan_in)``, biases zero. Uniform: RA's Eq. 1 refuses it (see ``reinit``)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            bound = (3.0 / module.weight[0].numel()) ** 0.5
+            nn.init.uniform_(module.weight, -bound, bound)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return model
