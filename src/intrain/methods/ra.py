@@ -12,7 +12,17 @@ weight *magnitudes* ``|K|`` of the dense weights, recomputed at every iteration.
 "of K"; for a zero-centred layer the mean of ``K`` itself is ≈ 0 and ``l`` would then not depend on
 the weight scale the way the paper's Fig. 1 (``l = 0.1, u = 0.2`` on magnitudes) does, so we use
 ``|K|``, the reading of Dynamic Network Surgery whose scheme the paper adopts. Biases and BatchNorm
-parameters are never pruned.
+parameters are never pruned. Options, measured in ``benchmarks/ra_lenet5_seeds.py``:
+``moments="signed"`` (μ, σ of ``K``), ``moments_over="kept"`` (of the kept weights only),
+``moments_at="start"`` (thresholds computed once, when the layer's class starts pruning, then fixed,
+as Dynamic Network Surgery's Caffe layer does at iteration 0).
+
+**Never silently dead.** When a class starts pruning, a layer that Eq. 1 on its current weights
+would prune 99% or more of raises :class:`~intrain.errors.ConfigError` naming the layer, the
+fraction and the fix: a uniform initialisation (PyTorch's default, Caffe's ``xavier``) lies wholly
+below ``l`` from range ≈ 1.8 up. ``reinit="he-normal"`` re-initialises such layers He-normal at
+attach (:func:`reinit_he_normal`). A layer whose weights are all pruned during training stops the
+run (:class:`~intrain.errors.DeadLayerError`, checked at every trace point and epoch end).
 
 **Recovery (Dynamic Network Surgery).** The forward pass uses ``W ⊙ T``; the gradient with respect to
 ``W ⊙ T`` is applied to *all* of ``W`` (straight-through), so pruned weights keep learning and come
