@@ -517,3 +517,15 @@ def test_fixed_thresholds_of_a_later_class_come_from_its_weights_when_it_starts(
     assert second[:2] == first[:2]
     expected, _ = thresholds([net[5].weight.abs(), net[7].weight.abs()], 0.5, 0.1)
     assert second[2:] == pytest.approx(expected.tolist())
+
+
+def test_a_small_gaussian_layer_past_the_limit_is_refused_without_blaming_its_init():
+    from intrain.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("lenet5")  # He-normal; conv1 has 500 weights, Eq. 1 at range 3 leaves 3 of them
+    method = ra(range_=3.0, epsilon=0.1, partition="type", total_iterations=10)
+    with method.attached(model):
+        with pytest.raises(ConfigError, match=r"prune 99.4% of layer 'conv1'") as info:
+            method.on_step_end()
+    assert "uniform initialisation, e.g." not in str(info.value) and "lower --range" in str(info.value)

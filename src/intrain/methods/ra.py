@@ -356,10 +356,12 @@ def reinit_he_normal(module: nn.Module) -> nn.Module:
 
 
 def _dead_start_message(name: str, fraction: float, range_: float, epsilon: float) -> str:
+    cause = ("a uniform initialisation, e.g. PyTorch's default, lies wholly below the lower threshold; "
+             if fraction >= 0.999 else "")
     return (f"RA: Eq. 1 at range {range_:g} (epsilon {epsilon:g}) would prune {100 * fraction:.1f}% of layer "
-            f"'{name}' as it starts pruning (a uniform initialisation, e.g. PyTorch's default, lies wholly below "
-            "the lower threshold); re-initialise it He-normal (ra(reinit='he-normal'), --reinit he-normal, or "
-            "intrain.methods.ra.reinit_he_normal(layer)) or lower --range")
+            f"'{name}' as it starts pruning ({cause}the limit is {100 * DEAD_START:g}%): re-initialise a "
+            "uniform-initialised layer He-normal (ra(reinit='he-normal'), --reinit he-normal, or "
+            "intrain.methods.ra.reinit_he_normal(layer)), or lower --range")
 
 
 # ---------------------------------------------------------------------- the method
