@@ -6,7 +6,7 @@ scratch-train with the same masks loses 1.5 pt. Every RA setting in ``--ranges``
 uses the masks of the first one. The sparse file (:mod:`intrain.sparse`) is compared with the dense
 fp32 file.
 
-    python benchmarks/ra_lenet5.py [--ranges 2.0 3.0] [--epsilon 0.1] [--epochs 11] [--data-dir ../shared/data]
+    python benchmarks/ra_lenet5.py [--ranges 2.0 2.7] [--epsilon 0.1] [--epochs 11] [--data-dir ../shared/data]
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def row(name: str, s: dict, dense_accuracy: float) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ranges", type=float, nargs="+", default=[2.0, 3.0])
+    parser.add_argument("--ranges", type=float, nargs="+", default=[2.0, 2.7])
     parser.add_argument("--epsilon", type=float, default=0.1)
     parser.add_argument("--epochs", type=int, default=11)
     parser.add_argument("--seed", type=int, default=0)

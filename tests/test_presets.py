@@ -43,7 +43,22 @@ def test_paper_settings():
     assert [r.config.every for r in get_preset("pwt-fig4", "paper").runs[1:]] == [1, 2, 3, 4]
     table4 = [r.config.delta for r in get_preset("ra-table4", "paper").runs if r.config.method == "ra"]
     assert table4 == [float("inf"), 0.5, 0.4, 0.3]
-    assert [r.config.method for r in get_preset("ra-table2", "paper").runs] == ["dense", "ra", "scratch"]
+    table2 = get_preset("ra-table2", "paper").runs
+    assert [r.config.method for r in table2] == ["dense", "ra", "scratch", "scratch"]
+    assert [r.config.scratch_init for r in table2[2:]] == ["fresh", "same"]
+
+
+def test_ra_table4_paper_schedule_extends_at_10k_and_20k_and_drops_the_rate_at_32k_and_48k():
+    from intrain.engine.build import LrSchedule
+
+    runs = get_preset("ra-table4", "paper").runs
+    config = runs[1].config
+    iterations_per_epoch = 391  # ceil(50,000 / 128)
+    assert config.epochs * iterations_per_epoch == 64_124 and config.lr == 0.1 and config.momentum == 0.9
+    assert config.weight_decay == 1e-4 and all(r.config.extending_interval == 10_000 for r in runs[1:])
+    schedule = LrSchedule(config, iterations_per_epoch)
+    factors = [schedule(i) for i in (0, 31_999, 32_000, 47_999, 48_000, 64_123)]
+    assert factors == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
 
 
 IMAGENET_PRESETS = ("pwt-fig7", "ra-alexnet")

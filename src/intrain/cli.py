@@ -47,6 +47,13 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _milestones(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated iterations like '32000,48000', got '{text}'") from None
+
+
 def _classes(text: str) -> list[list[str]]:
     """RA's layer classes: ``conv1,conv2;fc1,fc2`` (classes separated by ';', layers by ',')."""
     classes = [[name.strip() for name in part.split(",") if name.strip()] for part in text.split(";")]
@@ -85,6 +92,14 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--masks-from", "masks_from", str, "scratch: run directory of a finished RA run"),
     ("--bn-recalibration-batches", "bn_recalibration_batches", _int,
      "batches that re-estimate BatchNorm statistics after each prune and at the end (0: off)"),
+    ("--scratch-init", "scratch_init", str, "scratch: fresh (another seed, default) or same (the RA run's init)"),
+    ("--init-seed", "init_seed", _int, "scratch fresh: seed of the initial weights (default RA seed + 1)"),
+    ("--moments", "moments", str, "RA: Eq. 1 mean/std of |K| (magnitude, default) or K (signed)"),
+    ("--moments-over", "moments_over", str, "RA: Eq. 1 moments over all weights (default) or the kept ones"),
+    ("--moments-at", "moments_at", str, "RA: Eq. 1 thresholds recomputed every step (default) or fixed at class start"),
+    ("--reinit", "reinit", str, "RA: he-normal re-initialises layers Eq. 1 would prune >= 99% of (default none)"),
+    ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, xavier (Caffe), pytorch (uniform)"),
+    ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),
     ("--epochs", "epochs", _int, "training epochs"),
     ("--batch-size", "batch_size", _int, "batch size"),
     ("--optimizer", "optimizer", str, "adam or sgd"),
@@ -94,6 +109,7 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--lr-schedule", "lr_schedule", str, "constant, step, cosine or inv"),
     ("--lr-step-epochs", "lr_step_epochs", _int, "step schedule: epochs between rate drops (default a third of the epochs)"),
     ("--lr-gamma", "lr_gamma", float, "step schedule: factor of each drop (default 0.1)"),
+    ("--lr-milestones", "lr_milestones", _milestones, "step schedule: drop the rate at these iterations (e.g. 32000,48000)"),
     ("--inv-gamma", "inv_gamma", float, "inv schedule: gamma of (1 + gamma * iteration) ** -power (default 1e-4)"),
     ("--inv-power", "inv_power", float, "inv schedule: power (default 0.75)"),
     ("--width", "width", float, "width multiplier of the model"),

@@ -30,6 +30,12 @@ OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 PARTITIONS = ("type", "sensitivity", "none")
 AMP_MODES = ("off", "bf16", "fp16")
+INITS = ("he-normal", "gaussian", "xavier", "pytorch")
+MOMENTS = ("magnitude", "signed")
+MOMENTS_OVER = ("all", "kept")
+MOMENTS_AT = ("step", "start")
+REINITS = ("none", "he-normal")
+SCRATCH_INITS = ("fresh", "same")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
 # PWT's schedule settings when not given: the paper's, and intrain's recommendation (measured on
@@ -78,6 +84,16 @@ class TrainConfig:
     extending_interval: int | None = None
     classes: tuple[tuple[str, ...], ...] | None = None
     masks_from: str | None = None
+    moments: str = "magnitude"  # RA Eq. 1: mu and sigma of |K| (magnitude) or of K (signed)
+    moments_over: str = "all"  # RA Eq. 1: over all of a layer's weights or the kept (unmasked) ones
+    moments_at: str = "step"  # RA Eq. 1: thresholds recomputed every step, or fixed when the class starts
+    reinit: str = "none"  # RA: he-normal re-initialises, at attach, layers Eq. 1 would prune >= 99% of
+    scratch_init: str = "fresh"  # scratch: a fresh initialisation (init_seed) or the ra run's own (same)
+    init_seed: int | None = None  # scratch fresh: the initialisation's seed (default: the ra run's seed + 1)
+    # initialisation of conv/linear weights: he-normal N(0, 2/fan_in), gaussian N(0, init_std^2),
+    # xavier (Caffe's filler: uniform on +-sqrt(3/fan_in)), pytorch (PyTorch's default uniform)
+    init: str = "he-normal"
+    init_std: float = 0.01
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -88,6 +104,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     lr_step_epochs: int | None = None  # None: a third of the epochs (at least 1)
     lr_gamma: float = 0.1
+    lr_milestones: tuple[int, ...] | None = None  # step schedule: drop by lr_gamma at these iterations
     inv_gamma: float = 1e-4
     inv_power: float = 0.75
     # runtime
@@ -118,6 +135,8 @@ class TrainConfig:
         cleaned = dict(values)
         if cleaned.get("classes") is not None:
             cleaned["classes"] = _as_classes(cleaned["classes"])
+        if cleaned.get("lr_milestones") is not None:
+            cleaned["lr_milestones"] = _as_milestones(cleaned["lr_milestones"])
         return cls(**cleaned)
 
     @classmethod
@@ -134,6 +153,8 @@ class TrainConfig:
         values = dataclasses.asdict(self)
         if self.classes is not None:
             values["classes"] = [list(c) for c in self.classes]
+        if self.lr_milestones is not None:
+            values["lr_milestones"] = list(self.lr_milestones)
         return values
 
     # ------------------------------------------------------------------ derived values
@@ -314,6 +335,20 @@ def _validate(c: TrainConfig) -> None:
     if c.schedule is not None:
         _choice("schedule", c.schedule, SHAPES)
     _choice("amp", c.amp, AMP_MODES)
+    _choice("init", c.init, INITS)
+    _choice("moments", c.moments, MOMENTS)
+    _choice("moments_over", c.moments_over, MOMENTS_OVER)
+    _choice("moments_at", c.moments_at, MOMENTS_AT)
+    _choice("reinit", c.reinit, REINITS)
+    _choice("scratch_init", c.scratch_init, SCRATCH_INITS)
+    if not (c.init_std > 0 and math.isfinite(c.init_std)):
+        raise ConfigError(f"init_std: must be a positive number, got {c.init_std}")
+    if c.init_seed is not None and not 0 <= c.init_seed <= MAX_SEED:
+        raise ConfigError(f"init_seed: must be in [0, {MAX_SEED}], got {c.init_seed}")
+    if c.init_seed is not None and (c.method != "scratch" or c.scratch_init != "fresh"):
+        raise ConfigError("init_seed: only used by method scratch with scratch_init fresh")
+    if c.lr_milestones is not None:
+        _as_milestones(c.lr_milestones)
     if not c.model:
         raise ConfigError("model: must not be empty")
     if not c.dataset:
@@ -438,4 +473,11 @@ def _as_classes(value: Any) -> tuple[tuple[str, ...], ...]:
             raise ConfigError("classes: each class must be a non-empty list of layer names")
         result.append(tuple(item))
     return tuple(result)
+
+
+def _as_milestones(value: Any) -> tuple[int, ...]:
+    ok = isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok or list(value) != sorted(set(value)) or (value and value[0] < 1):
+        raise ConfigError(f"lr_milestones: expected increasing iterations >= 1, got {value!r}")
+    return tuple(value)
 

@@ -26,6 +26,10 @@ class DivergenceError(IntrainError):
     exit_code = 3
 
 
+class DeadLayerError(DivergenceError):
+    """Pruning removed every weight of a layer: the network can no longer learn (exit status 3)."""
+
+
 class TrainingInterrupted(IntrainError):
     """SIGINT or SIGTERM stopped training; the last completed epoch's checkpoint is kept."""
 

@@ -66,9 +66,11 @@ _LENET_CAFFE = {
                        inv_power=0.75, seed=0),
 }
 _RESNET = {
-    # 64k iterations of 128 = 164 epochs; the Caffe steps (32k, 48k) approximated by one step at 82.
+    # 64k iterations of 128 = 164 epochs (391 batches each: 64,124 iterations); lr 0.1 divided by 10 at
+    # iterations 32k and 48k (Caffe's multistep); the pruning classes extended at 10k and 20k iterations.
     "paper": TrainConfig(model="resnet56", dataset="cifar10", epochs=164, batch_size=128, optimizer="sgd", lr=0.1,
-                         momentum=0.9, weight_decay=1e-4, lr_schedule="step", lr_step_epochs=82, seed=0),
+                         momentum=0.9, weight_decay=1e-4, lr_schedule="step", lr_milestones=(32_000, 48_000),
+                         seed=0),
     "cpu": TrainConfig(model="resnet20", width=0.5, dataset="fashion-mnist", subset=3000, epochs=6,
                        batch_size=64, optimizer="adam", seed=0),
 }
@@ -192,18 +194,22 @@ def _ra_table2(scale: str) -> Preset:
         PresetRun("dense", base.replace(method="dense")),
         PresetRun("ra-2-0.1", base.replace(method="ra", range=2.0, epsilon=0.1, partition="type")),
         PresetRun("scratch", base.replace(method="scratch", masks_from="@ra-2-0.1")),
+        PresetRun("scratch-same-init", base.replace(method="scratch", masks_from="@ra-2-0.1", scratch_init="same")),
     )
     return Preset("ra-table2", scale, "RA Table 2: LeNet-5 dense vs RA-2-0.1 vs scratch-train with RA's masks",
-                  runs, (_note(base, scale),))
+                  runs, (_note(base, scale), "scratch: RA's masks on a fresh initialisation (seed + 1), the paper's "
+                         "baseline; scratch-same-init: on the RA run's own initial weights (its winning ticket)."))
 
 
 def _ra_table4(scale: str) -> Preset:
     base = _base(_RESNET, scale)
+    # paper: classes extended at 10k and 20k of 64k iterations; at CPU scale the same share of the run
+    interval = 10_000 if scale == "paper" else None
     runs = [PresetRun("dense", base.replace(method="dense"))]
     for delta in (float("inf"), 0.5, 0.4, 0.3):
         label = "ra-delta-inf" if delta == float("inf") else f"ra-delta-{delta}"
         runs.append(PresetRun(label, base.replace(method="ra", range=1.8, epsilon=0.1, partition="sensitivity",
-                                                  delta=delta)))
+                                                  delta=delta, extending_interval=interval)))
     return Preset("ra-table4", scale, "RA Table 4: partition by sensitivity with δ = ∞, 0.5, 0.4, 0.3 × mean",
                   tuple(runs), (_note(base, scale),))
 

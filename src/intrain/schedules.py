@@ -125,16 +125,20 @@ def lr_factor(
     gamma: float = 0.1,
     inv_gamma: float = 1e-4,
     inv_power: float = 0.75,
+    milestones: tuple[int, ...] | None = None,
 ) -> float:
     """Multiplier of the base learning rate at ``iteration`` (0-based, counted over the whole run).
 
     - ``constant``: 1.
-    - ``step``: ``gamma ** (epoch // step_epochs)``.
+    - ``step``: ``gamma ** (epoch // step_epochs)``; with ``milestones`` (iterations, Caffe's
+      ``multistep``) ``gamma ** (number of milestones <= iteration)``.
     - ``cosine``: ``0.5 · (1 + cos(π · iteration / total_iterations))``.
     - ``inv`` (Caffe): ``(1 + inv_gamma · iteration) ** (−inv_power)``.
     """
     if schedule == "constant":
         return 1.0
+    if schedule == "step" and milestones:
+        return gamma ** sum(iteration >= m for m in milestones)
     if schedule == "step":
         return gamma ** ((iteration // iterations_per_epoch) // step_epochs)
     if schedule == "cosine":

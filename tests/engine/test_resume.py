@@ -108,8 +108,9 @@ def _has_ra() -> bool:
 
 
 @pytest.mark.skipif(not _has_ra(), reason="method ra (RA issue) not available yet")
-def test_ra_killed_mid_epoch_resumes_bit_identical(tmp_path):
-    killed_and_resumed_matches(tmp_path, ["--method", "ra", "--partition", "type"])
+@pytest.mark.parametrize("extra", [[], ["--moments-at", "start"]], ids=["per-step", "fixed-at-start"])
+def test_ra_killed_mid_epoch_resumes_bit_identical(tmp_path, extra):
+    killed_and_resumed_matches(tmp_path, ["--method", "ra", "--partition", "type", *extra])
 
 
 def test_sigterm_stops_at_a_step_keeps_the_checkpoint_and_resumes(tmp_path):

@@ -269,6 +269,14 @@ def test_cli_ra_sensitivity_partition_reports_the_probe(tmp_path):
     (dict(method="ra", compact=True), "compact"),
     (dict(method="scratch"), "masks_from"),
     (dict(method="ra", epsilon=-0.1), "epsilon"),
+    (dict(method="ra", moments="abs"), "moments"),
+    (dict(method="ra", moments_over="pruned"), "moments_over"),
+    (dict(method="ra", reinit="xavier"), "reinit"),
+    (dict(init="uniform"), "init"),
+    (dict(init="gaussian", init_std=0.0), "init_std"),
+    (dict(method="scratch", masks_from="r", scratch_init="old"), "scratch_init"),
+    (dict(method="scratch", masks_from="r", scratch_init="same", init_seed=3), "init_seed"),
+    (dict(lr_schedule="step", lr_milestones=(48_000, 32_000)), "lr_milestones"),
 ])
 def test_ra_config_errors_are_one_line(changes, fragment):
     from intrain.config import TrainConfig
@@ -276,3 +284,248 @@ def test_ra_config_errors_are_one_line(changes, fragment):
     with pytest.raises(ConfigError, match=fragment) as info:
         TrainConfig(**changes)
     assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------------- moments options (issue #12)
+def test_signed_moments_are_those_of_k_itself():
+    # K = [0.1, -0.2, 0.3, -0.4, 1.0]: mean 0.16, E[k^2] 0.26, sigma = sqrt(0.2344) = 0.48415
+    from intrain.methods.ra import MaskUpdate
+
+    sigma = math.sqrt(0.26 - 0.16 ** 2)
+    lower, upper = thresholds([LAYER.abs()], range_=0.0, epsilon=0.2, sums=[LAYER.sum()])
+    assert lower.item() == pytest.approx(0.16 - 0.2 * sigma) and upper.item() == pytest.approx(0.16 + 0.2 * sigma)
+    # l = 0.0632, u = 0.2568: nothing below l; 0.1 and 0.2 in the band keep their state
+    for start, expected in (([1.0] * 5, [1, 1, 1, 1, 1]), ([0.0] * 5, [0, 0, 1, 1, 1])):
+        mask = torch.tensor(start)
+        step = MaskUpdate.allocate([LAYER], [mask])
+        step.signed = True
+        step(0.0, 0.2)
+        assert mask.tolist() == expected
+
+
+def test_kept_moments_ignore_the_pruned_weights():
+    # kept |K| = [0.4, 1.0]: mu 0.7, sigma 0.3 -> l = 0.64, u = 0.76: 0.4 is pruned (over all: in the band)
+    from intrain.methods.ra import MaskUpdate
+
+    for kept, expected in ((False, [0, 0, 0, 1, 1]), (True, [0, 0, 0, 0, 1])):
+        mask = torch.tensor([0.0, 0, 0, 1, 1])
+        step = MaskUpdate.allocate([LAYER], [mask])
+        step.kept = kept
+        step(0.0, 0.2)
+        assert mask.tolist() == expected
+
+
+def test_method_options_are_checked_and_reported():
+    with pytest.raises(ConfigError, match="moments: unknown value 'abs'"):
+        ra(moments="abs")
+    with pytest.raises(ConfigError, match="reinit"):
+        ra(reinit="xavier")
+    method = ra(range_=0.5, partition="none", moments="signed", moments_over="kept")
+    with method.attached(small_net()):
+        block = method.summary_extras()["ra"]
+    assert block["moments"] == "signed" and block["moments_over"] == "kept" and block["reinitialised"] == []
+
+
+# ---------------------------------------------------------------------- never silently dead (issue #12)
+def uniform_net():
+    """PyTorch's default (Kaiming-uniform) initialisation, as a user's own model has it."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+
+
+def he_conv_uniform_linear():
+    from intrain.methods.ra import reinit_he_normal
+
+    net = uniform_net()
+    reinit_he_normal(net[0])
+    return net
+
+
+def test_eq1_fraction_is_everything_on_uniform_weights_and_the_gaussian_tail_on_normal_ones():
+    from intrain.methods.ra import eq1_pruned_fraction
+
+    assert eq1_pruned_fraction(uniform_net()[0].weight, 2.0, 0.1) == 1.0
+    assert eq1_pruned_fraction(uniform_net()[3].weight, 2.0, 0.1) == 1.0
+    # |K| of a uniform on [0, b]: l = (0.5 + 0.9 / sqrt(12)) b = 0.76 b at range 1
+    torch.manual_seed(0)
+    assert eq1_pruned_fraction(torch.rand(100_000) * 2 - 1, 1.0, 0.1) == pytest.approx(0.7598, abs=3e-3)
+    # half-normal: mu 0.7979, sigma 0.6028 -> l = 1.9433 at range 2: P(|z| < l) = 0.948; 0.989 at range 3
+    gaussian = torch.randn(1_000_000)
+    assert eq1_pruned_fraction(gaussian, 2.0, 0.1) == pytest.approx(0.948, abs=2e-3)
+    assert eq1_pruned_fraction(gaussian, 3.0, 0.1) == pytest.approx(0.989, abs=1e-3)
+
+
+def test_a_default_initialised_conv_is_refused_as_it_starts_pruning():
+    net = uniform_net()
+    method = ra(range_=2.0, epsilon=0.1, partition="none")
+    with method.attached(net):
+        with pytest.raises(ConfigError) as info:
+            method.on_step_end()
+    message = str(info.value)
+    assert "'0'" in message and "100.0%" in message and "reinit" in message and "\n" not in message
+    assert net[0].weight_mask.all()  # refused before any mask changed
+
+
+def test_a_default_initialised_linear_is_refused_when_its_class_starts():
+    net = he_conv_uniform_linear()
+    method = ra(range_=2.0, epsilon=0.1, partition="type", extending_interval=2)
+    with method.attached(net):
+        method.on_step_end()
+        method.on_step_end()  # the conv class prunes, the linear class waits
+        assert not net[0].weight_mask.all() and net[3].weight_mask.all()
+        with pytest.raises(ConfigError, match=r"prune 100.0% of layer '3'"):
+            method.on_step_end()  # iteration 2: the linear class starts
+
+
+def test_reinit_option_makes_only_the_uniform_layers_he_normal():
+    net = he_conv_uniform_linear()
+    conv = net[0].weight.detach().clone()
+    method = ra(range_=2.0, epsilon=0.1, partition="none", reinit="he-normal")
+    with method.attached(net):
+        assert method.reinitialised == ["3"] and torch.equal(net[0].weight, conv)
+        assert net[3].weight.std().item() == pytest.approx(math.sqrt(2 / 144), rel=0.15)
+        method.on_step_end()
+        assert 0.85 < 1 - net[3].weight_mask.mean().item() < 0.99
+        assert method.summary_extras()["ra"]["reinitialised"] == ["3"]
+
+
+def test_a_layer_pruned_whole_during_training_stops_the_run():
+    from intrain.errors import DeadLayerError
+
+    net = small_net()
+    method = ra(range_=0.5, partition="none", record_every=1000)
+    with method.attached(net):
+        method.on_step_end()
+        method.check_alive()  # alive: no error
+        net[5].weight_mask.zero_()
+        with pytest.raises(DeadLayerError, match=r"every weight of layer '5' is pruned at iteration 1") as info:
+            method.on_epoch_end(0)
+    assert info.value.exit_code == 3
+
+
+def test_kept_moments_ratchet_up_to_a_dead_layer_and_the_trace_check_catches_it():
+    """μ, σ of the kept weights, recomputed every step, rise as the layer thins out, until nothing is left:
+    the run stops at the next trace point instead of training a dead network."""
+    from intrain.errors import DeadLayerError
+
+    net = small_net()
+    method = ra(range_=2.0, epsilon=0.1, partition="none", moments_over="kept", record_every=1, reinit="he-normal")
+    with method.attached(net):
+        with pytest.raises(DeadLayerError, match="every weight of layer"):
+            for _ in range(20):
+                method.on_step_end()
+        assert method.iteration < 20
+
+
+def cli_error(capsys, *args):
+    code = main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "300", "--epochs", "1",
+                 "--batch-size", "50", "--optimizer", "sgd", "--quiet", *args])
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+def test_cli_refuses_default_initialised_layers_in_one_line_and_reinit_fixes_it(tmp_path, capsys):
+    code, err = cli_error(capsys, "--method", "ra", "--init", "pytorch", "--out", str(tmp_path / "a"))
+    assert code == 2 and err.count("\n") == 0
+    assert "layer 'conv1'" in err and "100.0%" in err and "--reinit he-normal" in err
+    _, summary = run_cli(tmp_path, "b", "--method", "ra", "--init", "pytorch", "--reinit", "he-normal")
+    assert summary["ra"]["reinitialised"] == ["conv1", "conv2", "fc1", "fc2"] and summary["sparsity"] < 0.99
+
+
+def test_caffe_xavier_and_small_gaussian_inits():
+    from intrain.config import TrainConfig
+    from intrain.engine.build import build
+    from intrain.methods.ra import eq1_pruned_fraction
+
+    common = dict(model="lenet5", dataset="demo", subset=100, epochs=1)
+    xavier = build(TrainConfig(**common, init="xavier")).model
+    bound = math.sqrt(3 / 500)  # conv2: 20 x 5 x 5 inputs
+    assert xavier.conv2.weight.abs().max().item() <= bound and xavier.conv2.weight.abs().max().item() > 0.95 * bound
+    assert eq1_pruned_fraction(xavier.conv2.weight, 2.0, 0.1) == 1.0
+    gaussian = build(TrainConfig(**common, init="gaussian", init_std=0.01)).model
+    assert gaussian.fc1.weight.std().item() == pytest.approx(0.01, rel=0.01) and not gaussian.fc1.bias.any()
+
+
+def test_cli_stops_on_a_dead_layer_with_one_line(tmp_path, capsys):
+    code, err = cli_error(capsys, "--method", "ra", "--moments-over", "kept", "--out", str(tmp_path / "a"))
+    assert code == 3 and err.count("\n") == 0 and "every weight of layer" in err
+
+
+# ---------------------------------------------------------------------- scratch from a fresh init (issue #12)
+def test_scratch_trains_the_masks_from_a_fresh_initialisation_by_default(tmp_path):
+    from intrain.config import TrainConfig
+    from intrain.engine.build import build
+
+    ra_dir, ra_summary = run_cli(tmp_path, "ra", "--method", "ra", "--range", "1.5", "--seed", "3")
+    common = dict(model="lenet5", dataset="demo", subset=300, epochs=1, batch_size=50, optimizer="sgd")
+    ra_init = build(TrainConfig(**common, method="ra", seed=3)).model.state_dict()
+    fresh = TrainConfig(**common, method="scratch", masks_from=str(ra_dir), seed=3)
+    fresh_init = build(fresh).model.state_dict()
+    same_init = build(fresh.replace(scratch_init="same")).model.state_dict()
+    seed4 = build(TrainConfig(**common, method="dense", seed=4)).model.state_dict()
+    for key in ("conv1.weight", "fc1.weight"):
+        assert torch.equal(same_init[key], ra_init[key])  # the RA run's own initial weights
+        assert not torch.equal(fresh_init[key], ra_init[key])
+        assert torch.equal(fresh_init[key], seed4[key])  # RA seed + 1
+    _, summary = run_cli(tmp_path, "scratch", "--method", "scratch", "--masks-from", str(ra_dir), "--seed", "3")
+    assert summary["scratch"]["init"] == "fresh" and summary["scratch"]["init_seed"] == 4
+    assert summary["scratch"]["ra_seed"] == 3 and summary["sparsity"] == pytest.approx(ra_summary["sparsity"])
+    _, same = run_cli(tmp_path, "same", "--method", "scratch", "--masks-from", str(ra_dir), "--seed", "3",
+                      "--scratch-init", "same")
+    assert same["scratch"]["init"] == "same" and same["scratch"]["init_seed"] == 3
+    with pytest.raises(ConfigError, match="init_seed: 3 is the ra run's own seed"):
+        build(fresh.replace(init_seed=3))
+    with pytest.raises(ConfigError, match="init_seed: only used by method scratch"):
+        TrainConfig(method="ra", init_seed=5)
+
+
+def test_thresholds_fixed_at_class_start_do_not_follow_the_weights():
+    layer = linear_layer()  # |K| = [0.1, 0.2, 0.3, 0.4, 1.0]: l = 0.3368, u = 0.4632 at range 0, eps 0.2
+    method = ra(range_=0.0, epsilon=0.2, partition="none", moments_at="start")
+    with method.attached(layer):
+        method.on_step_end()
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        with torch.no_grad():
+            layer.weight.mul_(10)  # per-step moments would scale with the weights: same masks
+        method.on_step_end()
+        assert layer.weight_mask.tolist() == [[1, 1, 1, 1, 1]]  # 1, 2, 3 > u = 0.4632 fixed
+        bounds = method.summary_extras()["ra"]["fixed_thresholds"]
+        assert bounds["lower"] == pytest.approx([0.4 - 0.2 * math.sqrt(0.1)])
+        state = method.state_dict()
+    assert state["bounds"][1] == pytest.approx([0.4 + 0.2 * math.sqrt(0.1)])
+    per_step = linear_layer()
+    with ra(range_=0.0, epsilon=0.2, partition="none").attached(per_step) as method:
+        method.on_step_end()
+        with torch.no_grad():
+            per_step.weight.mul_(10)
+        method.on_step_end()
+        assert per_step.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+
+
+def test_fixed_thresholds_of_a_later_class_come_from_its_weights_when_it_starts():
+    net = small_net()
+    method = ra(range_=0.5, partition="type", extending_interval=2, moments_at="start")
+    with method.attached(net):
+        method.on_step_end()
+        first = method.summary_extras()["ra"]["fixed_thresholds"]["lower"]
+        assert first[0] > 0 and first[2:] == [0.0, 0.0]
+        with torch.no_grad():
+            net[5].weight.mul_(3)
+        method.on_step_end()
+        method.on_step_end()  # the linear class starts: its thresholds from its weights now
+        second = method.summary_extras()["ra"]["fixed_thresholds"]["lower"]
+    assert second[:2] == first[:2]
+    expected, _ = thresholds([net[5].weight.abs(), net[7].weight.abs()], 0.5, 0.1)
+    assert second[2:] == pytest.approx(expected.tolist())
+
+
+def test_a_small_gaussian_layer_past_the_limit_is_refused_without_blaming_its_init():
+    from intrain.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("lenet5")  # He-normal; conv1 has 500 weights, Eq. 1 at range 3 leaves 3 of them
+    method = ra(range_=3.0, epsilon=0.1, partition="type", total_iterations=10)
+    with method.attached(model):
+        with pytest.raises(ConfigError, match=r"prune 99.4% of layer 'conv1'") as info:
+            method.on_step_end()
+    assert "uniform initialisation, e.g." not in str(info.value) and "lower --range" in str(info.value)

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import MAX_SEED, TrainConfig
+from ..config import MAX_SEED, TrainConfig, read_yaml
 from ..data import BatchLoader, DatasetSpec, default_data_dir, load_dataset
 from ..data.datasets import stratified_indices
 from ..errors import ConfigError
@@ -60,14 +60,61 @@ def seed_everything(seed: int) -> None:
 
 def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
     try:
-        return create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
-                            width=config.width)
+        model = create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
+                             width=config.width, init=config.init == "he-normal")
+        if config.init == "gaussian":  # e.g. Caffe's gaussian filler, std 0.01
+            gaussian_init(model, config.init_std)
+        elif config.init == "xavier":
+            caffe_xavier_init(model)
+        return model
     except (MemoryError, torch.OutOfMemoryError):  # an absurd --width
         raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
     except RuntimeError as exc:
         if "allocate" not in str(exc):
             raise
         raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
+
+
+@torch.no_grad()
+def gaussian_init(model: nn.Module, std: float) -> nn.Module:
+    """Conv/linear weights ``N(0, std²)``, their biases zero (other modules as built)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+@torch.no_grad()
+def caffe_xavier_init(model: nn.Module) -> nn.Module:
+    """Caffe's ``xavier`` filler (LeNet-5's in Caffe): conv/linear weights uniform on
+    ``±sqrt(3 / fan_in)``, biases zero. Uniform: RA's Eq. 1 refuses it (see ``reinit``)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            bound = (3.0 / module.weight[0].numel()) ** 0.5
+            nn.init.uniform_(module.weight, -bound, bound)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+    return model
+
+
+def scratch_init_seed(config: TrainConfig) -> tuple[int, int]:
+    """Scratch-train's ``(init_seed, ra_seed)``: ``ra_seed`` is the seed of the ra run whose masks it
+    trains (its config.yaml; ``config.seed`` if unreadable). ``scratch_init: fresh`` (the default,
+    the paper's baseline) initialises from ``init_seed`` or else ``ra_seed + 1``, never ``ra_seed``;
+    ``same`` starts from the ra run's own initial weights (its seed)."""
+    try:
+        ra_seed = int(read_yaml(f"{config.masks_from}/config.yaml").get("seed", config.seed))
+    except (ConfigError, TypeError, ValueError):
+        ra_seed = config.seed
+    if config.scratch_init == "same":
+        return ra_seed, ra_seed
+    seed = config.init_seed if config.init_seed is not None else (ra_seed + 1) % (MAX_SEED + 1)
+    if seed == ra_seed:
+        raise ConfigError(f"init_seed: {seed} is the ra run's own seed; scratch_init fresh needs another "
+                          "(use --scratch-init same for the same initial weights)")
+    return seed, ra_seed
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -86,12 +133,13 @@ class LrSchedule:
         self.total_iterations = iterations_per_epoch * config.epochs
         self.step_epochs, self.gamma = config.lr_step_epochs, config.lr_gamma
         self.inv_gamma, self.inv_power = config.inv_gamma, config.inv_power
+        self.milestones = config.lr_milestones
 
     def __call__(self, iteration: int) -> float:
         return lr_factor(
             self.schedule, iteration, iterations_per_epoch=self.iterations_per_epoch,
             total_iterations=self.total_iterations, step_epochs=self.step_epochs, gamma=self.gamma,
-            inv_gamma=self.inv_gamma, inv_power=self.inv_power,
+            inv_gamma=self.inv_gamma, inv_power=self.inv_power, milestones=getattr(self, "milestones", None),
         )
 
 
@@ -108,9 +156,13 @@ def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: Probe
     if config.method == "ra":
         return ra(range_=config.range, epsilon=config.epsilon, partition=config.partition, classes=config.classes,
                   extending_interval=config.extending_interval,
-                  total_iterations=config.epochs * iterations_per_epoch, probe=probe)
+                  total_iterations=config.epochs * iterations_per_epoch, probe=probe, moments=config.moments,
+                  moments_over=config.moments_over, reinit=config.reinit, moments_at=config.moments_at)
     if config.method == "scratch":
-        return scratch(config.masks_from)
+        init_seed, ra_seed = scratch_init_seed(config)
+        method = scratch(config.masks_from)
+        method.init, method.init_seed, method.ra_seed = config.scratch_init, init_seed, ra_seed
+        return method
     raise ConfigError(f"method: '{config.method}' is not available in this version")
 
 
@@ -140,7 +192,11 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
                                   batch_size=max(config.batch_size, 256), train=False, device=device,
                                   seed=config.seed, pad_to=pad_to)
     seed_everything(config.seed)
+    if config.method == "scratch":  # its initial weights come from its own init seed
+        torch.manual_seed(scratch_init_seed(config)[0])
     model = apply_memory_format(make_model(config, spec).to(device), config)
+    if config.method == "scratch":
+        torch.manual_seed(config.seed)
     if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
         check_input_size(model, config, train_loader.input_shape, device)
     optimizer = make_optimizer(config, model)

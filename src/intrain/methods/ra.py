@@ -12,7 +12,17 @@ weight *magnitudes* ``|K|`` of the dense weights, recomputed at every iteration.
 "of K"; for a zero-centred layer the mean of ``K`` itself is ≈ 0 and ``l`` would then not depend on
 the weight scale the way the paper's Fig. 1 (``l = 0.1, u = 0.2`` on magnitudes) does, so we use
 ``|K|``, the reading of Dynamic Network Surgery whose scheme the paper adopts. Biases and BatchNorm
-parameters are never pruned.
+parameters are never pruned. Options, measured in ``benchmarks/ra_lenet5_seeds.py``:
+``moments="signed"`` (μ, σ of ``K``), ``moments_over="kept"`` (of the kept weights only),
+``moments_at="start"`` (thresholds computed once, when the layer's class starts pruning, then fixed,
+as Dynamic Network Surgery's Caffe layer does at iteration 0).
+
+**Never silently dead.** When a class starts pruning, a layer that Eq. 1 on its current weights
+would prune 99% or more of raises :class:`~intrain.errors.ConfigError` naming the layer, the
+fraction and the fix: a uniform initialisation (PyTorch's default, Caffe's ``xavier``) lies wholly
+below ``l`` from range ≈ 1.8 up. ``reinit="he-normal"`` re-initialises such layers He-normal at
+attach (:func:`reinit_he_normal`). A layer whose weights are all pruned during training stops the
+run (:class:`~intrain.errors.DeadLayerError`, checked at every trace point and epoch end).
 
 **Recovery (Dynamic Network Surgery).** The forward pass uses ``W ⊙ T``; the gradient with respect to
 ``W ⊙ T`` is applied to *all* of ``W`` (straight-through), so pruned weights keep learning and come
@@ -48,12 +58,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import validation
-from ..errors import ConfigError, IntrainError
+from ..errors import ConfigError, DeadLayerError, IntrainError
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 
 MASK_BUFFER = "weight_mask"
 PARTITIONS = ("type", "sensitivity", "none")
+MOMENTS = ("magnitude", "signed")
+MOMENTS_OVER = ("all", "kept")
+MOMENTS_AT = ("step", "start")
+REINITS = ("none", "he-normal")
+DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
 
 
 # ---------------------------------------------------------------------- Eq. 1 and the mask update
@@ -64,18 +79,22 @@ def thresholds(
     *,
     counts: torch.Tensor | None = None,
     factors: torch.Tensor | None = None,
+    sums: Sequence[torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
     1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
     and population variance of ``|K|``; the arithmetic runs once on stacked per-layer sums (no
     host synchronisation, few kernels whatever the number of layers). ``counts`` (the ``n`` of each
     layer, float32) and ``factors`` (``[[range − ε], [range + ε]]``, float32) may be passed
-    precomputed, as :class:`MaskUpdate` does."""
+    precomputed, as :class:`MaskUpdate` does. ``sums`` replaces ``Σ|k|`` by another first moment:
+    ``Σk`` gives the mean and standard deviation of ``K`` itself (``moments="signed"``), since
+    ``Σ|k|² = Σk²``."""
     if counts is None:
         counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
     if factors is None:
         factors = _factors(range_, epsilon, magnitudes[0].device)
-    mean = torch.stack([m.sum() for m in magnitudes]).float().div_(counts)
+    first = sums if sums is not None else [m.sum() for m in magnitudes]
+    mean = torch.stack(list(first)).float().div_(counts)
     std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
     std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
     lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
@@ -100,6 +119,8 @@ class MaskUpdate:
     tests: list[torch.Tensor]
     counts: torch.Tensor
     factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
+    signed: bool = False  # μ, σ of K instead of |K|
+    kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
 
     @classmethod
     def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
@@ -114,10 +135,37 @@ class MaskUpdate:
     def first(self, layers: int) -> "MaskUpdate":
         """The step restricted to the first ``layers`` layers (same buffers)."""
         return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
-                          self.counts[:layers])
+                          self.counts[:layers], signed=self.signed, kept=self.kept)
 
     @torch.no_grad()
-    def __call__(self, range_: float, epsilon: float) -> None:
+    def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 1's ``(l, u)`` of every layer now (same moments as an update)."""
+        return self._thresholds(range_, epsilon)
+
+    @torch.no_grad()
+    def lower_thresholds(self, range_: float, epsilon: float) -> torch.Tensor:
+        """Eq. 1's ``l`` of every layer now, as the next update would compute it (same moments)."""
+        return self._thresholds(range_, epsilon)[0]
+
+    def _thresholds(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        factors = self.factor_cache.get((range_, epsilon))
+        if factors is None:
+            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
+        for weight, magnitude in zip(self.weights, self.magnitudes):
+            torch.abs(weight, out=magnitude)
+        if not (self.signed or self.kept):
+            return thresholds(self.magnitudes, range_, epsilon, counts=self.counts, factors=factors)
+        counts, magnitudes, sums = self.counts, self.magnitudes, None
+        if self.kept:
+            magnitudes = [m * t for m, t in zip(self.magnitudes, self.masks)]
+            counts = torch.stack([t.sum() for t in self.masks]).float().clamp_min_(1)
+        if self.signed:
+            sums = [(w * t).sum() if self.kept else w.sum() for w, t in zip(self.weights, self.masks)]
+        return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums)
+
+    @torch.no_grad()
+    def __call__(self, range_: float, epsilon: float,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
         """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
 
             T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
@@ -130,14 +178,13 @@ class MaskUpdate:
         """
         if not self.weights:
             return
-        factors = self.factor_cache.get((range_, epsilon))
-        if factors is None:
-            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
-        magnitudes = self.magnitudes
-        for weight, magnitude in zip(self.weights, magnitudes):
-            torch.abs(weight, out=magnitude)
-        lower, upper = thresholds(magnitudes, range_, epsilon, counts=self.counts, factors=factors)
-        for magnitude, mask, above, low, up in zip(magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
+        if bounds is None:
+            lower, upper = self._thresholds(range_, epsilon)
+        else:  # thresholds fixed earlier (moments_at="start"): only |w| is needed
+            for weight, magnitude in zip(self.weights, self.magnitudes):
+                torch.abs(weight, out=magnitude)
+            lower, upper = bounds[0][: len(self.weights)], bounds[1][: len(self.weights)]
+        for magnitude, mask, above, low, up in zip(self.magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
             torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
                         out=mask)
 
@@ -284,6 +331,39 @@ def probe_sensitivity(
     return ProbeResult(done, time.perf_counter() - start, names, sparsity, sensitivity, classes)
 
 
+# ---------------------------------------------------------------------- a layer that Eq. 1 would kill
+def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, moments: str = "magnitude") -> float:
+    """The fraction of ``weight`` that one Eq. 1 step prunes from an all-kept mask (``|w| < l``).
+
+    On PyTorch's default (Kaiming-uniform) initialisation this is 1.0 from range ≈ 1.8 up (|K| is
+    uniform on [0, b]: ``μ + 1.9 σ = 1.05 b``); on a Gaussian it is the normal tail, 94.8% at range 2.
+    """
+    mask = torch.ones_like(weight)
+    step = MaskUpdate.allocate([weight.detach()], [mask])
+    step.signed = moments == "signed"
+    lower = step.lower_thresholds(range_, epsilon)[0]
+    return float((weight.detach().abs() < lower).float().mean())
+
+
+@torch.no_grad()
+def reinit_he_normal(module: nn.Module) -> nn.Module:
+    """Re-initialise a conv/linear layer He-normal, ``N(0, 2 / fan_in)`` (bias zero): the fix for a
+    layer whose uniform initialisation Eq. 1 would prune whole (see :func:`eq1_pruned_fraction`)."""
+    nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def _dead_start_message(name: str, fraction: float, range_: float, epsilon: float) -> str:
+    cause = ("a uniform initialisation, e.g. PyTorch's default, lies wholly below the lower threshold; "
+             if fraction >= 0.999 else "")
+    return (f"RA: Eq. 1 at range {range_:g} (epsilon {epsilon:g}) would prune {100 * fraction:.1f}% of layer "
+            f"'{name}' as it starts pruning ({cause}the limit is {100 * DEAD_START:g}%): re-initialise a "
+            "uniform-initialised layer He-normal (ra(reinit='he-normal'), --reinit he-normal, or "
+            "intrain.methods.ra.reinit_he_normal(layer)), or lower --range")
+
+
 # ---------------------------------------------------------------------- the method
 class RedundancyAwareTraining(PruningMethod):
     """RA: per-iteration threshold pruning with hysteresis and recovery, stage-wise over classes."""
@@ -301,6 +381,10 @@ class RedundancyAwareTraining(PruningMethod):
         total_iterations: int | None = None,
         record_every: int | None = None,
         probe: ProbeResult | None = None,
+        moments: str = "magnitude",
+        moments_over: str = "all",
+        reinit: str = "none",
+        moments_at: str = "step",
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
@@ -315,6 +399,15 @@ class RedundancyAwareTraining(PruningMethod):
         if partition == "sensitivity" and classes is None and probe is None:
             raise ConfigError("partition: sensitivity needs the classes of a probe phase: pass "
                               "probe=probe_sensitivity(...) or explicit classes")
+        for what, value, choices in (("partition", partition, PARTITIONS), ("moments", moments, MOMENTS),
+                                     ("moments_over", moments_over, MOMENTS_OVER), ("reinit", reinit, REINITS),
+                                     ("moments_at", moments_at, MOMENTS_AT)):
+            if value not in choices:
+                raise ConfigError(f"{what}: unknown value '{value}'; choose one of: {', '.join(choices)}")
+        self.moments, self.moments_over, self.reinit = moments, moments_over, reinit
+        self.moments_at = moments_at
+        self._bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # moments_at="start": (l, u) per layer
+        self.reinitialised: list[str] = []
         self.range, self.epsilon, self.partition = range_, epsilon, partition
         self.classes: list[list[str]] | None = [list(c) for c in classes] if classes is not None else None
         if probe is not None:
@@ -337,8 +430,12 @@ class RedundancyAwareTraining(PruningMethod):
             raise ConfigError("the model has no conv or linear layers to prune")
         self.classes = self._resolve_classes()
         self.extending_interval = self._resolve_interval()
-        for module in self._modules.values():
-            ensure_weight_mask(module)
+        for name, module in self._modules.items():
+            fresh = getattr(module, MASK_BUFFER, None) is None
+            mask = ensure_weight_mask(module)
+            if self.reinit == "he-normal" and (fresh or bool(mask.all())) and self._start_fraction(module) >= DEAD_START:
+                reinit_he_normal(module)
+                self.reinitialised.append(name)
         self._stages = self._make_stages()
         stack.enter_context(masked_forward(list(self._modules.values()), straight_through=True))
 
@@ -368,6 +465,7 @@ class RedundancyAwareTraining(PruningMethod):
         stage is a prefix of the next; buffers allocated once)."""
         modules = [self._modules[name] for c in self.classes for name in c]
         step = MaskUpdate.allocate([m.weight for m in modules], [getattr(m, MASK_BUFFER) for m in modules])
+        step.signed, step.kept = self.moments == "signed", self.moments_over == "kept"
         ends = itertools.accumulate(len(c) for c in self.classes)
         return [step.first(end) for end in ends]
 
@@ -379,14 +477,56 @@ class RedundancyAwareTraining(PruningMethod):
     def on_step_end(self) -> None:
         """Prune the layers of the active classes after the weight update (Algorithm 1, lines 12–16)."""
         self._require_model()
+        active = self.active_classes(self.iteration)
+        starting = self.iteration == 0 or active > self.active_classes(self.iteration - 1)
+        if starting:
+            self._check_starting_class(active - 1)
         start = time.perf_counter()
-        self._stages[self.active_classes(self.iteration) - 1](self.range, self.epsilon)
+        if self.moments_at == "start":
+            if starting or self._bounds is None:
+                self._fix_bounds(active)
+            self._stages[active - 1](self.range, self.epsilon, self._bounds)
+        else:
+            self._stages[active - 1](self.range, self.epsilon)
         elapsed = time.perf_counter() - start
         self.prune_seconds += elapsed
         self._epoch_seconds += elapsed
         super().on_step_end()
         if self.iteration % self.record_every == 0:
             self.trace.append(self._trace_point())
+
+    def _fix_bounds(self, active: int) -> None:
+        """``moments_at="start"`` (Dynamic Network Surgery's rule): Eq. 1's ``(l, u)`` of each layer are
+        computed from its weights once, when its class starts pruning, and kept from then on. Without
+        saved bounds (a state from before this option) every active class gets them now."""
+        lower, upper = self._stages[active - 1].lower_and_upper(self.range, self.epsilon)
+        first = 0
+        if self._bounds is None:
+            total = len(self._stages[-1].weights)
+            self._bounds = (lower.new_zeros(total), upper.new_zeros(total))
+        else:
+            first = sum(len(c) for c in self.classes[: active - 1])
+        self._bounds[0][first: len(lower)] = lower[first:]
+        self._bounds[1][first: len(upper)] = upper[first:]
+
+    def _start_fraction(self, module: nn.Module) -> float:
+        return eq1_pruned_fraction(module.weight, self.range, self.epsilon, moments=self.moments)
+
+    def _check_starting_class(self, index: int) -> None:
+        """Never silently dead (1): a layer of the class that starts pruning now, whose current weights
+        Eq. 1 would prune 99% or more of, is refused with the fix."""
+        for name in self.classes[index]:
+            fraction = self._start_fraction(self._modules[name])
+            if fraction >= DEAD_START:
+                raise ConfigError(_dead_start_message(name, fraction, self.range, self.epsilon))
+
+    def check_alive(self, kept: dict[str, int] | None = None) -> None:
+        """Never silently dead (2): a layer with all of its weights pruned stops the run."""
+        for name, module in self._modules.items():
+            count = kept[name] if kept is not None else int(getattr(module, MASK_BUFFER).count_nonzero())
+            if count == 0:
+                raise DeadLayerError(f"RA: every weight of layer '{name}' is pruned at iteration {self.iteration} "
+                                     f"(range {self.range:g}): the network is dead; lower --range")
 
     def on_epoch_begin(self, epoch: int) -> None:
         super().on_epoch_begin(epoch)
@@ -395,6 +535,7 @@ class RedundancyAwareTraining(PruningMethod):
     def on_epoch_end(self, epoch: int) -> PruneEvent:
         """RA prunes at every step; the epoch's event carries the time those steps took."""
         self._require_model()
+        self.check_alive()
         return PruneEvent(epoch, 0.0, 0, self._epoch_seconds, {"weight_sparsity": self.weight_sparsity()})
 
     # ------------------------------------------------------------------ reporting and state
@@ -405,11 +546,13 @@ class RedundancyAwareTraining(PruningMethod):
         return 1.0 - kept / total if total else 0.0
 
     def _trace_point(self) -> dict[str, Any]:
+        kept = {name: int(getattr(m, MASK_BUFFER).count_nonzero()) for name, m in self._modules.items()}
+        self.check_alive(kept)
         return {
             "iteration": self.iteration,
             "classes_active": self.active_classes(self.iteration - 1),
             "sparsity": self.weight_sparsity(),
-            "layers": {name: mask_sparsity(m) for name, m in self._modules.items()},
+            "layers": {name: 1.0 - kept[name] / m.weight.numel() for name, m in self._modules.items()},
         }
 
     def class_start_iterations(self) -> list[int]:
@@ -421,6 +564,12 @@ class RedundancyAwareTraining(PruningMethod):
             "range": self.range,
             "epsilon": self.epsilon,
             "partition": self.partition,
+            "moments": self.moments,
+            "moments_over": self.moments_over,
+            "moments_at": self.moments_at,
+            "fixed_thresholds": None if self._bounds is None else {
+                "lower": self._bounds[0].tolist(), "upper": self._bounds[1].tolist()},
+            "reinitialised": self.reinitialised,
             "classes": self.classes,
             "extending_interval": self.extending_interval,
             "class_start_iterations": self.class_start_iterations(),
@@ -433,12 +582,17 @@ class RedundancyAwareTraining(PruningMethod):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state.update(classes=self.classes, extending_interval=self.extending_interval, trace=list(self.trace),
-                     prune_seconds=self.prune_seconds, probe=asdict(self.probe) if self.probe else None)
+                     prune_seconds=self.prune_seconds, probe=asdict(self.probe) if self.probe else None,
+                     bounds=None if self._bounds is None else [b.tolist() for b in self._bounds])
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self.trace = list(state.get("trace", []))
+        if state.get("bounds") is not None:
+            device = next(iter(self._modules.values())).weight.device if self._modules else None
+            self._bounds = tuple(torch.tensor(b, dtype=torch.float32, device=device)  # type: ignore[assignment]
+                                 for b in state["bounds"])
         self.prune_seconds = float(state.get("prune_seconds", 0.0))
         if state.get("probe"):
             self.probe = ProbeResult(**state["probe"])

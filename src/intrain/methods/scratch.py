@@ -1,6 +1,12 @@
 """Scratch-train, the RA paper's baseline (Table 2): the final masks of an RA run, fixed, on a freshly
 initialised network trained for the same epochs.
 
+"Freshly initialised" matters: a scratch run with the RA run's own seed starts from the RA run's own
+initial weights and trains the masks' winning ticket. The engine therefore initialises scratch-train
+from ``init_seed`` (default: the RA run's seed + 1, never the RA run's seed; ``scratch_init: fresh``);
+``scratch_init: same`` is the same-initial-weights variant. Both are recorded in summary.json
+(``scratch.init``, ``scratch.init_seed``, ``scratch.ra_seed``).
+
 The masked forward is the RA one (``weight ⊙ weight_mask``) without the straight-through gradient:
 pruned weights are zeroed when the method attaches and get zero gradient, so they stay exactly zero
 (SGD weight decay and momentum of a zero weight with zero gradient are zero, Adam's too).
@@ -49,6 +55,9 @@ class FixedMasks(PruningMethod):
         super().__init__()
         self.masks = masks
         self.source = source
+        self.init: str | None = None  # "fresh" or "same" (set by the engine), with the seeds used
+        self.init_seed: int | None = None
+        self.ra_seed: int | None = None
         self._modules: dict[str, torch.nn.Module] = {}
 
     def _install(self, stack: ExitStack) -> None:
@@ -66,7 +75,8 @@ class FixedMasks(PruningMethod):
 
     def summary_extras(self) -> dict[str, Any]:
         layers = {name: mask_sparsity(self._modules[name]) for name in self.masks if name in self._modules}
-        return {"scratch": {"masks_from": self.source, "layers": layers}}
+        return {"scratch": {"masks_from": self.source, "init": self.init, "init_seed": self.init_seed,
+                            "ra_seed": self.ra_seed, "layers": layers}}
 
 
 def scratch(masks_from: str | Path) -> FixedMasks:

@@ -1,0 +1,169 @@
+"""The RA paper's Table 2 row over seeds: LeNet-5 / full MNIST, Caffe recipe, 11 epochs; dense, RA arms
+and scratch-train arms, each run once per seed, mean ± std per arm.
+
+Arms (``ARMS``): ``dense``; ``ra-2-0.1`` (the paper's setting and our defaults: |K| moments over all
+weights, He-normal init, the fully connected class from ``total / 2``); candidate variants named by
+what they change; ``scratch-<ra arm>`` trains that arm's final masks (same seed) from a fresh
+initialisation (seed + 1, the paper's baseline) and ``scratch-same-<ra arm>`` from the RA run's own
+initial weights. Resumable: a (arm, seed) already in the results file is skipped, and a finished run
+directory of the same configuration is read instead of trained again. The results file is written
+after every run.
+
+    python benchmarks/ra_lenet5_seeds.py --arms dense ra-2-0.1 scratch-ra-2-0.1 --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, SHARED_DATA, emit  # noqa: E402
+
+from intrain.config import TrainConfig, read_yaml  # noqa: E402
+from intrain.engine.run import train  # noqa: E402
+from intrain.errors import IntrainError  # noqa: E402
+
+ITERATIONS = 11 * 938  # 11 epochs of 938 batches of 64 (60,000 images)
+PAPER_EXTENSION = round(ITERATIONS * 10_000 / 64_000)  # the ResNet-56 schedule's first extension, scaled: 1612
+
+RA = dict(method="ra", range=2.0, epsilon=0.1, partition="type")
+ARMS: dict[str, dict] = {
+    "dense": dict(method="dense"),
+    "ra-2-0.1": RA,
+    # candidates (item 3 of issue #12), each one change from ra-2-0.1 unless named otherwise
+    "ra-2-0.1-ext1612": {**RA, "extending_interval": PAPER_EXTENSION},
+    "ra-2-0.1-signed": {**RA, "moments": "signed"},
+    "ra-2-0.1-kept": {**RA, "moments_over": "kept"},
+    "ra-2-0.1-fixed": {**RA, "moments_at": "start"},  # DNS: thresholds from the weights when the class starts
+    "ra-2-0.1-gauss0.01": {**RA, "init": "gaussian", "init_std": 0.01},
+    # range 2.7: 97.7% sparsity interpolated (normal quantiles) between ra_lenet5.json's 95.1% at 2 and 98.6% at 3
+    "ra-2.7-0.1": {**RA, "range": 2.7},
+    "ra-2.7-0.1-ext1612": {**RA, "range": 2.7, "extending_interval": PAPER_EXTENSION},
+    "ra-3-0.1-ext1612": {**RA, "range": 3.0, "extending_interval": PAPER_EXTENSION},
+}
+
+
+def caffe_recipe(seed: int, data_dir: str, epochs: int, subset: int | None = None) -> TrainConfig:
+    return TrainConfig(model="lenet5", dataset="mnist", data_dir=data_dir, subset=subset, epochs=epochs, batch_size=64,
+                       optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, lr_schedule="inv",
+                       inv_gamma=1e-4, inv_power=0.75, seed=seed)
+
+
+def arm_config(arm: str, seed: int, args: argparse.Namespace) -> TrainConfig:
+    base = caffe_recipe(seed, args.data_dir, args.epochs, args.subset)
+    out = f"{args.out}/{arm}-s{seed}"
+    for prefix, init in (("scratch-same-", "same"), ("scratch-", "fresh")):
+        if arm.startswith(prefix):
+            source = arm[len(prefix):]
+            if source not in ARMS:
+                raise SystemExit(f"unknown arm {arm}: {source} is not an RA arm")
+            return base.replace(**{k: v for k, v in ARMS[source].items() if k in ("init", "init_std")},
+                                method="scratch", masks_from=f"{args.out}/{source}-s{seed}", scratch_init=init,
+                                out=out)
+    if arm not in ARMS:
+        raise SystemExit(f"unknown arm {arm}; choose from {', '.join(ARMS)} or scratch-[same-]<ra arm>")
+    return base.replace(**ARMS[arm], out=out)
+
+
+def finished(config: TrainConfig) -> dict | None:
+    """The summary of a finished run directory of the same configuration (out and data_dir aside)."""
+    out = Path(config.out)
+    if not (out / "summary.json").exists():
+        return None
+    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"))
+    if saved.replace(out=None, data_dir=None) != config.replace(out=None, data_dir=None):
+        return None
+    return json.loads((out / "summary.json").read_text())
+
+
+def record(arm: str, seed: int, s: dict) -> dict:
+    sparse = s.get("sparse_file") or {}
+    first_prune = None
+    if s.get("ra"):
+        fc_start = s["ra"]["class_start_iterations"][-1]
+        first_prune = {"fc_start_iteration": fc_start, "interval": s["ra"]["extending_interval"]}
+    return {"arm": arm, "seed": seed, "final_test_accuracy": s["final_test_accuracy"], "sparsity": s["sparsity"],
+            "best_test_accuracy": s["best_test_accuracy"], "compression": s["compression"],
+            "layers": {layer["name"]: layer["sparsity"] for layer in s["layers"]},
+            "sparse_file_ratio": sparse.get("ratio"), "train_seconds": s["train_seconds"],
+            "scratch_init_seed": (s.get("scratch") or {}).get("init_seed"),
+            "scratch_init": (s.get("scratch") or {}).get("init"), "ra_schedule": first_prune}
+
+
+def aggregate(runs: list[dict]) -> dict[str, dict]:
+    arms: dict[str, dict] = {}
+    for arm in dict.fromkeys(r["arm"] for r in runs):
+        done = [r for r in runs if r["arm"] == arm and r.get("final_test_accuracy") is not None]
+        if not done:
+            arms[arm] = {"seeds": [], "errors": [r.get("error") for r in runs if r["arm"] == arm]}
+            continue
+        acc = [r["final_test_accuracy"] for r in done]
+        sp = [r["sparsity"] for r in done]
+        arms[arm] = {"seeds": [r["seed"] for r in done], "accuracy_mean": statistics.fmean(acc),
+                     "accuracy_std": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+                     "sparsity_mean": statistics.fmean(sp), "sparsity_std": statistics.stdev(sp) if len(sp) > 1 else 0.0}
+    return arms
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arms", nargs="+", default=["dense", "ra-2-0.1", "scratch-ra-2-0.1"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=11)
+    parser.add_argument("--data-dir", default=str(SHARED_DATA))
+    parser.add_argument("--subset", type=int, default=None, help="training subset (smoke tests only)")
+    parser.add_argument("--out", default="runs/ra-seeds")
+    parser.add_argument("--name", default="ra_lenet5_seeds", help="results file benchmarks/results/NAME.json")
+    args = parser.parse_args()
+    path = RESULTS / f"{args.name}.json"
+    result = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    result["protocol"] = {
+        "model": "lenet5", "dataset": "mnist (60,000 train, 10,000 test)", "epochs": args.epochs, "subset": args.subset,
+        "recipe": "Caffe lenet_solver: SGD lr 0.01, momentum 0.9, weight decay 5e-4, inv (gamma 1e-4, power 0.75), "
+                  "batch 64", "iterations": ITERATIONS, "init": "he-normal unless the arm says otherwise",
+        "scratch": "scratch-X: X's final masks of the same seed, initial weights from seed + 1 (fresh); "
+                   "scratch-same-X: from X's own initial weights",
+        "arms": {name: {k: v for k, v in ARMS[name].items()} for name in ARMS},
+        "threads": "OMP_NUM_THREADS=1, CPU",
+    }
+    runs: list[dict] = result["runs"]
+    for arm in args.arms:
+        for seed in args.seeds:
+            if any(r["arm"] == arm and r["seed"] == seed and r.get("final_test_accuracy") is not None for r in runs):
+                continue
+            config = arm_config(arm, seed, args)
+            start = time.perf_counter()
+            try:
+                summary = finished(config) or train(config, quiet=True)
+                entry = record(arm, seed, summary)
+            except IntrainError as exc:
+                entry = {"arm": arm, "seed": seed, "final_test_accuracy": None, "sparsity": None, "error": str(exc)}
+            runs[:] = [r for r in runs if not (r["arm"] == arm and r["seed"] == seed)] + [entry]
+            result["arms"] = aggregate(runs)
+            RESULTS.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(result, indent=2) + "\n")
+            acc = entry["final_test_accuracy"]
+            print(f"{arm} seed {seed}: " + (f"{100 * acc:.2f}% at sparsity {100 * entry['sparsity']:.2f}%"
+                                            if acc is not None else entry["error"])
+                  + f" ({time.perf_counter() - start:.0f} s)", flush=True)
+    result["arms"] = aggregate(runs)
+    dense = result["arms"].get("dense", {}).get("accuracy_mean")
+    table = [["arm", "seeds", "final acc (mean ± std)", "vs dense pt", "sparsity (mean ± std)", "1/(1-sparsity)"]]
+    for arm, a in result["arms"].items():
+        if not a["seeds"]:
+            table.append([arm, "-", "error", "-", "-", "-"])
+            continue
+        change = f"{100 * (a['accuracy_mean'] - dense):+.2f}" if dense is not None else "-"
+        table.append([arm, len(a["seeds"]), f"{100 * a['accuracy_mean']:.2f} ± {100 * a['accuracy_std']:.2f}%", change,
+                      f"{100 * a['sparsity_mean']:.2f} ± {100 * a['sparsity_std']:.2f}%",
+                      f"{1 / max(1e-9, 1 - a['sparsity_mean']):.1f}x"])
+    emit(args.name, result, table)
+
+
+if __name__ == "__main__":
+    main()
