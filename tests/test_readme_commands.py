@@ -17,6 +17,7 @@ from intrain import presets
 from intrain.cli import main
 from intrain.engine import run as run_module
 from intrain.errors import TrainingInterrupted
+from interrupt import StopAfterFirstEpoch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 HAS_ONNX = importlib.util.find_spec("onnx") is not None
@@ -52,6 +53,10 @@ def _set(argv: list[str], flag: str, value: str | None) -> list[str]:
 def tiny(argv: list[str]) -> list[str]:
     """The command with tiny settings: demo data, 2 epochs (1 for the demo), few examples."""
     argv = [a.replace("RUN_DIR", "runs/lenet-pwt") for a in argv]
+    if argv[0] == "train" and "--dataset" in argv and argv[argv.index("--dataset") + 1] == "folder":
+        # an image folder of the user's (tests/data/test_data_folder.py trains on generated ones): the
+        # same flags on the demo data, with a 32x32 model and no decoding workers
+        argv = _set(_set(_set(argv, "--workers", None), "--image-size", None), "--model", "vgg16")
     if argv[0] == "train" and "--resume" not in argv:
         argv = _set(_set(_set(argv, "--dataset", "demo"), "--data-dir", None), "--epochs", "2")
         argv = argv + (["--epochs", "2"] if "--epochs" not in argv and "--config" not in argv else []) + TINY_TRAIN
@@ -66,8 +71,8 @@ def tiny(argv: list[str]) -> list[str]:
 
 def shrink(get_preset):
     """``get_preset`` with every run cut to the tiny settings."""
-    def tiny_preset(name, scale, data_dir=None):
-        preset = get_preset(name, scale, data_dir=data_dir)
+    def tiny_preset(name, scale, data_dir=None, seeds=None):
+        preset = get_preset(name, scale, data_dir=data_dir, seeds=seeds if seeds is not None else (0,))
         runs = tuple(presets.PresetRun(r.label, r.config.replace(
             dataset="demo", data_dir=None, subset=100, batch_size=50, epochs=2, rate=None, device="cpu",
             prune_epoch=1 if r.config.method == "prt" else None)) for r in preset.runs)
@@ -75,21 +80,6 @@ def shrink(get_preset):
     return tiny_preset
 
 
-class StopAfterFirstEpoch:
-    """Stands in for StopSignals: the run stops after its first epoch, as if interrupted."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return None
-
-    def check(self, where, epochs_done):
-        if epochs_done >= 1:
-            raise TrainingInterrupted("interrupted for the README's --resume example")
 
 
 @pytest.fixture(scope="module")

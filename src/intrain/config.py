@@ -325,22 +325,13 @@ def write_yaml(config: TrainConfig, path: str | Path) -> None:
 def _validate(c: TrainConfig) -> None:
     for f in fields(c):
         _check_type(f, getattr(c, f.name))
-    _choice("method", c.method, METHODS)
-    _choice("criterion", c.criterion, CRITERIA)
-    _choice("scope", c.scope, SCOPES)
-    _choice("optimizer", c.optimizer, OPTIMIZERS)
-    _choice("lr_schedule", c.lr_schedule, LR_SCHEDULES)
-    _choice("partition", c.partition, PARTITIONS)
-    _choice("recipe", c.recipe, tuple(PWT_RECIPES))
-    if c.schedule is not None:
-        _choice("schedule", c.schedule, SHAPES)
-    _choice("amp", c.amp, AMP_MODES)
-    _choice("init", c.init, INITS)
-    _choice("moments", c.moments, MOMENTS)
-    _choice("moments_over", c.moments_over, MOMENTS_OVER)
-    _choice("moments_at", c.moments_at, MOMENTS_AT)
-    _choice("reinit", c.reinit, REINITS)
-    _choice("scratch_init", c.scratch_init, SCRATCH_INITS)
+    for name, choices in (("method", METHODS), ("criterion", CRITERIA), ("scope", SCOPES),
+                          ("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES), ("partition", PARTITIONS),
+                          ("recipe", tuple(PWT_RECIPES)), ("schedule", SHAPES), ("amp", AMP_MODES),
+                          ("init", INITS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
+                          ("moments_at", MOMENTS_AT), ("reinit", REINITS), ("scratch_init", SCRATCH_INITS)):
+        if getattr(c, name) is not None:  # schedule: None is the recipe's
+            _choice(name, getattr(c, name), choices)
     if not (c.init_std > 0 and math.isfinite(c.init_std)):
         raise ConfigError(f"init_std: must be a positive number, got {c.init_std}")
     if c.init_seed is not None and not 0 <= c.init_seed <= MAX_SEED:

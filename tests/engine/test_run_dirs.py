@@ -15,6 +15,7 @@ from intrain.data.idx import write_idx
 from intrain.engine import run as run_module
 from intrain.engine.run import default_run_dir, resume, train
 from intrain.errors import ConfigError, TrainingInterrupted
+from interrupt import StopAfterFirstEpoch
 
 TINY = ["--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs", "1", "--quiet", "--device", "cpu"]
 
@@ -67,21 +68,6 @@ def _write_mnist_like(folder: Path) -> None:
         write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8) % 10)
 
 
-class _StopAfterFirstEpoch:
-    """Stands in for StopSignals: interrupts the run once its first epoch is checkpointed."""
-
-    def __init__(self, *args, **kwargs):
-        pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        return None
-
-    def check(self, where, epochs_done):
-        if epochs_done >= 1:
-            raise TrainingInterrupted("stopped for the test")
 
 
 def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, monkeypatch, capsys):
@@ -90,7 +76,7 @@ def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, m
     monkeypatch.setenv("INTRAIN_DATA_DIR", str(data))
     monkeypatch.chdir(tmp_path)
     out = Path("runs") / "pwt"  # relative: resolved to an absolute folder
-    monkeypatch.setattr(run_module, "StopSignals", _StopAfterFirstEpoch)
+    monkeypatch.setattr(run_module, "StopSignals", StopAfterFirstEpoch)
     config = TrainConfig(dataset="mnist", method="pwt", target=0.5, epochs=2, batch_size=50, device="auto",
                          out=str(out))
     with pytest.raises(TrainingInterrupted):
