@@ -188,12 +188,19 @@ def _pwt_fig5(scale: str) -> Preset:
                   runs, (_note(base, scale),), _pwt_seeds(scale))
 
 
-def _ra_table2(scale: str) -> Preset:
-    base = _base(_LENET_CAFFE, scale)
-    runs = (
+def _ra_runs(base: TrainConfig) -> tuple[PresetRun, ...]:
+    """Table 2's comparison: dense, RA-2-0.1 (classes by type), scratch-train with its masks."""
+    return (
         PresetRun("dense", base.replace(method="dense")),
         PresetRun("ra-2-0.1", base.replace(method="ra", range=2.0, epsilon=0.1, partition="type")),
         PresetRun("scratch", base.replace(method="scratch", masks_from="@ra-2-0.1")),
+    )
+
+
+def _ra_table2(scale: str) -> Preset:
+    base = _base(_LENET_CAFFE, scale)
+    runs = (
+        *_ra_runs(base),
         PresetRun("scratch-same-init", base.replace(method="scratch", masks_from="@ra-2-0.1", scratch_init="same")),
     )
     return Preset("ra-table2", scale, "RA Table 2: LeNet-5 dense vs RA-2-0.1 vs scratch-train with RA's masks",
@@ -229,11 +236,7 @@ def _pwt_fig7(scale: str) -> Preset:
 
 def _ra_alexnet(scale: str) -> Preset:
     base = _base(_ALEXNET_IMAGENET, scale)
-    runs = (
-        PresetRun("dense", base.replace(method="dense")),
-        PresetRun("ra-2-0.1", base.replace(method="ra", range=2.0, epsilon=0.1, partition="type")),
-        PresetRun("scratch", base.replace(method="scratch", masks_from="@ra-2-0.1")),
-    )
+    runs = _ra_runs(base)
     return Preset("ra-alexnet", scale, "RA on AlexNet / ImageNet (the paper's 6.4x): dense vs RA-2-0.1 vs "
                   "scratch-train with RA's masks", runs, (_IMAGENET_NOTES[scale].format(**base.to_dict()),))
 

@@ -46,8 +46,20 @@ class MemoryAccess:
         )
 
 
+class _TrainingTotals:
+    """Training = forward (FP) + backward to the input (BP) + weight update (WU), for rows and sums."""
+
+    @property
+    def train_macs(self) -> float:
+        return self.fp_macs + self.bp_macs + self.wu_macs
+
+    @property
+    def train_mem(self) -> float:
+        return self.fp_mem.total + self.bp_mem.total + self.wu_mem.total
+
+
 @dataclass(frozen=True)
-class LayerCost:
+class LayerCost(_TrainingTotals):
     """Per-example (batch size 1) cost of one conv/linear layer call. See :mod:`intrain.costs.counting`."""
 
     name: str
@@ -61,17 +73,9 @@ class LayerCost:
     pp: float  # pruned fraction of the input channels / features
     pc: float  # pruned fraction of the layer's own filters / output features
 
-    @property
-    def train_macs(self) -> float:
-        return self.fp_macs + self.bp_macs + self.wu_macs
-
-    @property
-    def train_mem(self) -> float:
-        return self.fp_mem.total + self.bp_mem.total + self.wu_mem.total
-
 
 @dataclass(frozen=True)
-class CostSummary:
+class CostSummary(_TrainingTotals):
     """Totals over all layers for ``examples`` training examples (one epoch).
 
     ``layers`` keeps the per-example rows the totals were computed from.
@@ -85,14 +89,6 @@ class CostSummary:
     bp_mem: MemoryAccess
     wu_mem: MemoryAccess
     layers: tuple[LayerCost, ...] = field(repr=False)
-
-    @property
-    def train_macs(self) -> float:
-        return self.fp_macs + self.bp_macs + self.wu_macs
-
-    @property
-    def train_mem(self) -> float:
-        return self.fp_mem.total + self.bp_mem.total + self.wu_mem.total
 
 
 @dataclass(frozen=True)
