@@ -360,7 +360,7 @@ def test_schedule_fractions_match_package_schedule():
     schedules = pytest.importorskip("intrain.schedules")
     for every, initial in [(1, 0.0), (3, 0.0), (2, 0.1)]:
         expected = [
-            schedules.pruned_fraction(e, target=0.8, rate=0.8 / 20, initial=initial, every=every)
+            schedules.PruneSchedule.from_rate(target=0.8, rate=0.8 / 20, initial=initial, every=every).after_epoch(e)
             for e in range(20)
         ]
         assert schedule_fractions(20, 0.8, every=every, initial=initial) == pytest.approx(expected)

@@ -2,7 +2,12 @@ import math
 
 import pytest
 
-from intrain.schedules import PruneSchedule, abrupt_fraction, lr_factor, pruned_fraction
+from intrain.schedules import PruneSchedule, abrupt_fraction, lr_factor
+
+
+def pruned_fraction(epochs_done, *, target, rate, initial=0.0, every=1):
+    """The paper's parametrisation: ``rate`` per epoch from ``initial``, pruning at epoch ends."""
+    return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every).after_epoch(epochs_done)
 
 
 def test_paper_schedule_one_percent_per_epoch_reaches_target_at_last_epoch():

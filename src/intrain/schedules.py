@@ -3,7 +3,8 @@
 - :class:`PruneSchedule` — PWT's required pruned fraction as a function of training progress:
   the paper's linear growth (Algorithm 1) or Zhu & Gupta's cubic one, reaching the target after
   ``reach`` epochs; at epoch ends (every N-th with Mod-N) or, continuously, at any step.
-- :func:`pruned_fraction` — the paper's schedule by ``rate`` per epoch (a :class:`PruneSchedule`).
+- :func:`pwt_plan` — a :class:`PruneSchedule` from PWT's settings (``rate`` per epoch, the paper's
+  form, or ``reach`` and ``shape``).
 - :func:`abrupt_fraction` — prune-then-retrain (PRT-E): nothing until epoch E, then the target.
 - :func:`lr_factor` — learning-rate multipliers: constant, step, cosine and Caffe's "inv".
 """
@@ -98,16 +99,6 @@ def pwt_plan(*, target: float, epochs: int, rate: float | None = None, initial: 
         return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
     return PruneSchedule(target=target, reach=epochs * (reach if reach is not None else 1.0), initial=initial,
                          every=every, shape=shape)
-
-
-def pruned_fraction(epochs_done: int, *, target: float, rate: float, initial: float = 0.0, every: int = 1) -> float:
-    """Fraction of filters that must be pruned once ``epochs_done`` epochs have finished, on the
-    paper's schedule (Algorithm 1): ``initial + epochs * rate`` up to ``target``, at the epoch ends of
-    :meth:`PruneSchedule.after_epoch` (Mod-N events aligned to end at the target). With the default
-    ``rate = target / epochs`` the target is reached at the last epoch: 80 epochs to 80% prune 1%
-    after every epoch, as in the paper.
-    """
-    return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every).after_epoch(epochs_done)
 
 
 def abrupt_fraction(epochs_done: int, *, target: float, prune_epoch: int) -> float:
