@@ -232,3 +232,18 @@ def test_a_pwt_checkpoint_written_before_recipes_resumes_with_the_papers_schedul
     config = config_from_checkpoint({"config": old}, tmp_path)
     assert config.recipe == "paper" and config.pwt_schedule_settings["schedule"] == "linear"
     assert config.out == str(tmp_path)
+
+
+@pytest.mark.parametrize("method", ["dense", "prt"])
+def test_a_non_pwt_checkpoint_that_stored_the_old_schedule_default_resumes(tmp_path, method):
+    """Between the schedule options and recipes every run stored ``schedule: linear`` (the default
+    then); resuming such a dense or PRT run used to stop with 'schedule: only used by method pwt'."""
+    from intrain.config import TrainConfig
+    from intrain.engine.checkpoint import config_from_checkpoint
+
+    extra = {"prune_epoch": 10, "target": 0.8} if method == "prt" else {}
+    old = TrainConfig(method=method, epochs=20, **extra).to_dict()
+    del old["recipe"]
+    old["schedule"] = "linear"
+    config = config_from_checkpoint({"config": old}, tmp_path)
+    assert config.method == method and config.schedule is None

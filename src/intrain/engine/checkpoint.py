@@ -252,8 +252,11 @@ def config_from_checkpoint(state: dict[str, Any], run_dir: str | os.PathLike):
     from ..config import TrainConfig
 
     values = dict(state["config"])
-    if values.get("method") == "pwt" and "recipe" not in values:
-        values["recipe"] = "paper"  # written before PWT had recipes: the paper's schedule was the only one
+    if "recipe" not in values:  # written before PWT had recipes: the paper's schedule was the only one
+        if values.get("method") == "pwt":
+            values["recipe"] = "paper"
+        elif values.get("schedule") == "linear":
+            values["schedule"] = None  # then the default of every method, not a choice of this run
     config = TrainConfig.from_dict(values, source=str(Path(run_dir) / CHECKPOINT))
     return config.replace(out=str(run_dir))
 
