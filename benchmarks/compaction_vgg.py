@@ -38,7 +38,7 @@ from intrain.engine.run import compaction_hook  # noqa: E402
 from intrain.engine.trainer import Trainer, TrainerOptions  # noqa: E402
 from intrain.compaction import compact, masked_layers  # noqa: E402
 from intrain.export import compare_latency, forward_macs  # noqa: E402
-from intrain.masks import MASK_BUFFER  # noqa: E402
+from intrain.masks import FILTER_MASK  # noqa: E402
 from intrain.methods import pwt as pwt_method  # noqa: E402
 from intrain.models.init import init_weights  # noqa: E402
 
@@ -60,7 +60,7 @@ def scratch_architecture(parts, target: float) -> None:
     compact(parts.model, parts.optimizer, example_inputs=example, method=method)
     method.detach()
     for name in masked_layers(parts.model):
-        del parts.model.get_submodule(name)._buffers[MASK_BUFFER]
+        del parts.model.get_submodule(name)._buffers[FILTER_MASK]
     init_weights(parts.model)
     parts.optimizer.state.clear()
 

@@ -14,7 +14,7 @@ from cnn_zoo import INPUT, ZOO, ConcatNet, GroupedNet, MobileNetV2Like, conv_bn
 from intrain.compaction import compact, shrink_to_state_dict
 from intrain.errors import ConfigError, IntrainError
 from intrain.export import forward_macs
-from intrain.masks import find_prunable_layers, prune_filters
+from intrain.masks import FILTER_MASK, WEIGHT_MASK, find_prunable_layers, prune_filters
 from intrain.methods import pwt, ra
 from test_compaction import assert_same_state, make_optimizer, max_diff, train_step
 
@@ -175,7 +175,7 @@ def test_concatenation_followers_map_each_branch_to_its_offset():
 def test_shrink_to_state_dict_loads_a_compacted_depthwise_model():
     model, optimizer, method = pruned_run(MobileNetV2Like)
     compact(model, optimizer, example_inputs=example(), method=method)
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith("filter_mask")}
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(FILTER_MASK)}
     fresh = without_dropout(MobileNetV2Like())
     shrink_to_state_dict(fresh, state)
     fresh.load_state_dict(state)
@@ -287,7 +287,7 @@ def test_ra_prunes_weights_of_any_cnn_and_computes_with_the_masked_weights(name)
     method.detach()
     with torch.no_grad():
         for module in plain.modules():
-            if hasattr(module, "weight_mask"):
+            if hasattr(module, WEIGHT_MASK):
                 module.weight.mul_(module.weight_mask)
     assert max_diff(plain, model, x, train=False) > 0  # detached: the dense weights again
     method.attach(model, optimizer)

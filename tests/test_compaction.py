@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intrain.compaction import compact, coupled_groups, shrink_to_state_dict
+from intrain.compaction import compact, coupled_groups_in_graph, dependency_graph, shrink_to_state_dict
 from intrain.config import TrainConfig
 from intrain.errors import ConfigError
-from intrain.masks import find_prunable_layers, masked_gradients
+from intrain.masks import FILTER_MASK, find_prunable_layers, masked_gradients
 from intrain.methods import pwt
 from intrain.models import create_model, model_entry
 
@@ -188,7 +188,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
     torch.manual_seed(0)
     model = create_model("resnet20", width=0.25)
     names = [layer.name for layer in find_prunable_layers(model)]
-    groups = coupled_groups(model, example("resnet20"), names)
+    groups = coupled_groups_in_graph(dependency_graph(model, example("resnet20")), model, names)
     stage1 = next(g for g in groups if "conv1" in g)
     method = pwt(target=0.5, epochs=1).attach(model)
     layers = {layer.name: layer for layer in method.layers}
@@ -217,8 +217,8 @@ def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
     assert max_diff(fresh, model, x, train=False) == 0.0
     assert all(layer.mask.numel() == layer.num_filters for layer in method2.layers)
     fresh2 = create_model(name, width=WIDTH[name])
-    shrink_to_state_dict(fresh2, {k: v for k, v in state.items() if not k.endswith("filter_mask")})
-    fresh2.load_state_dict({k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    shrink_to_state_dict(fresh2, {k: v for k, v in state.items() if not k.endswith(FILTER_MASK)})
+    fresh2.load_state_dict({k: v for k, v in state.items() if not k.endswith(FILTER_MASK)})
     assert max_diff(fresh2, model, x, train=False) == 0.0
 
 
@@ -241,10 +241,10 @@ def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
     assert summary["pruned_filter_fraction"] == pytest.approx(0.5, abs=0.02)
     state = torch.load(tmp_path / "run" / "model.pt")["model"]
     assert state["conv2.weight"].shape[0] < 50 and state["fc1.weight"].shape[1] < 800
-    assert all(bool(v.all()) for k, v in state.items() if k.endswith("filter_mask"))
+    assert all(bool(v.all()) for k, v in state.items() if k.endswith(FILTER_MASK))
     conv2 = next(r for r in summary["layers"] if r["name"] == "conv2")
     assert conv2["filters"] == 50 and conv2["filters_pruned"] == 50 - state["conv2.weight"].shape[0]
-    assert summary["params_final"] <= sum(v.numel() for k, v in state.items() if not k.endswith("filter_mask"))
+    assert summary["params_final"] <= sum(v.numel() for k, v in state.items() if not k.endswith(FILTER_MASK))
 
 
 def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
