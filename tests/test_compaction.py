@@ -77,7 +77,8 @@ def test_compacted_outputs_equal_the_masked_model_in_train_and_eval_mode(name, d
     model, optimizer, method = pruned_run(name, dtype=dtype)
     masked = copy.deepcopy(model)
     before = sum(p.numel() for p in model.parameters())
-    result = compact(model, optimizer, example_inputs=example(name, dtype), method=method)
+    result = compact(model, optimizer, example_inputs=example(name, dtype))
+    method.reattach(optimizer, graph=result.graph)
     assert result.filters_removed > 0 and result.params_after < before == result.params_before
     x = batches(name, 1, seed=7, dtype=dtype)[0][0]
     assert max_diff(model, masked, x, train=False) <= tolerance
@@ -95,7 +96,7 @@ def test_next_steps_give_the_masked_models_kept_weights(name, kind):
     """
     model, optimizer, method = pruned_run(name, kind, dtype=torch.float64)
     masked, masked_optimizer, hooks = masked_copy(model, optimizer)
-    compact(model, optimizer, example_inputs=example(name, torch.float64), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example(name, torch.float64)).graph)
     data = batches(name, 3, seed=11, dtype=torch.float64)
     with hooks:
         for x, y in data:
@@ -122,7 +123,7 @@ def test_optimizer_state_is_sliced_and_the_scheduler_goes_on():
     optimizer.step()  # no gradients: a no-op that keeps the scheduler's order check quiet
     scheduler.step()
     steps = {id(p): int(optimizer.state[p]["step"]) for p in model.parameters()}
-    compact(model, optimizer, example_inputs=example("vgg16"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("vgg16")).graph)
     params = list(model.parameters())
     assert [id(p) for p in optimizer.param_groups[0]["params"]] == [id(p) for p in params]
     assert set(map(id, optimizer.state)) == set(map(id, params))
@@ -141,7 +142,7 @@ def test_masks_shrink_and_the_method_keeps_pruning_after_compaction():
     model, optimizer, method = pruned_run("lenet5", fraction=0.3)
     original = method.original_filters()
     fraction = method.pruned_filter_fraction()
-    compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("lenet5")).graph)
     for layer in method.layers:
         assert layer.mask.numel() == layer.num_filters and bool(layer.mask.all())
         assert layer.module.weight.shape[0] == layer.num_filters
@@ -153,7 +154,7 @@ def test_masks_shrink_and_the_method_keeps_pruning_after_compaction():
     train_step(model, optimizer, x, y)
     for layer in method.layers:
         assert torch.all(layer.module.weight[~layer.mask] == 0)  # the masked gradients still hold
-    compact(model, optimizer, example_inputs=x[:1], method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=x[:1]).graph)
     assert method.pruned_filter_fraction() >= 0.6 - 1e-9
     assert all(bool(layer.mask.all()) for layer in method.layers)
 
@@ -164,7 +165,8 @@ def test_nothing_pruned_is_a_no_op():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     method = pwt(target=0.5, epochs=2).attach(model, optimizer)
     params = list(model.parameters())
-    result = compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    result = compact(model, optimizer, example_inputs=example("lenet5"))
+    method.reattach(optimizer, graph=result.graph)
     assert result.removed == {} and [id(p) for p in model.parameters()] == [id(p) for p in params]
 
 
@@ -179,7 +181,7 @@ def test_resnet_coupled_groups_are_pruned_and_removed_together():
         masks = [method.layers[i].mask for i in g]
         assert all(torch.equal(m, masks[0]) for m in masks)
     assert any(not bool(method.layers[g[0]].mask.all()) for g in groups)  # residual channels were pruned
-    compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("resnet20")).graph)
     assert all(bool(layer.mask.all()) for layer in method.layers)  # everything pruned was removable
     assert model.fc.in_features < create_model("resnet20", width=WIDTH["resnet20"]).fc.in_features
 
@@ -198,7 +200,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
         prune_filters(layers[member], torch.tensor([0, 1]), None)  # pruned in all members but one
     prune_filters(layers[stage1[-1]], torch.tensor([1]), None)
     masked = copy.deepcopy(model)
-    compact(model, None, example_inputs=example("resnet20"), method=method)
+    method.reattach(None, graph=compact(model, None, example_inputs=example("resnet20")).graph)
     assert layers["conv1"].module.weight.shape[0] == 3 and method.layers[0].mask.tolist() == [False, True, True]
     x = batches("resnet20", 1)[0][0]
     assert max_diff(model, masked, x, train=False) <= 1e-5
@@ -207,7 +209,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
 @pytest.mark.parametrize("name", MODELS)
 def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
     model, optimizer, method = pruned_run(name)
-    compact(model, optimizer, example_inputs=example(name), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example(name)).graph)
     state = model.state_dict()
     fresh = create_model(name, width=WIDTH[name])
     shrink_to_state_dict(fresh, state)
@@ -275,7 +277,8 @@ def test_a_compaction_traces_the_dependency_graph_once(monkeypatch):
     """One trace serves the coupled groups, the pruning and the re-attached method's structure."""
     model, optimizer, method = pruned_run("resnet20", fraction=0.4)
     traces = count_traces(monkeypatch)
-    result = compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    result = compact(model, optimizer, example_inputs=example("resnet20"))
+    method.reattach(optimizer, graph=result.graph)
     assert traces[0] == 1 and result.filters_removed > 0
     assert len([g for g in method.coupled_layers() if len(g) > 1]) == 3  # read from the compaction's graph
     train_step(model, optimizer, *batches("resnet20", 1)[0])
@@ -283,9 +286,9 @@ def test_a_compaction_traces_the_dependency_graph_once(monkeypatch):
     assert traces[0] == 1  # neither the next step nor the next prune traces again
 
 
-def test_compact_without_the_method_then_reattach_with_its_graph_equals_compact_with_it(monkeypatch):
+def test_reattaching_with_the_compactions_graph_equals_reattaching_with_a_fresh_trace(monkeypatch):
     """``compact`` needs no method: re-attaching it afterwards with the compaction's graph gives the
-    same model, optimizer and method as ``method=`` (one trace), and the same next steps."""
+    same model, optimizer and method as re-attaching it with a fresh trace, with one trace instead of two."""
     model, optimizer, method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
     other, other_optimizer, other_method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
     masked = copy.deepcopy(model)
@@ -296,7 +299,9 @@ def test_compact_without_the_method_then_reattach_with_its_graph_equals_compact_
     assert max_diff(model, masked, x, train=False) <= 1e-10  # compacted without knowing the method
     method.reattach(optimizer, graph=result.graph)
     assert traces[0] == 1
-    compact(other, other_optimizer, example_inputs=example("resnet20", torch.float64), method=other_method)
+    compact(other, other_optimizer, example_inputs=example("resnet20", torch.float64))
+    other_method.reattach(other_optimizer)
+    assert traces[0] == 3  # its compaction, and its method's own trace
     assert method.coupled_layers() == other_method.coupled_layers()
     for x, y in batches("resnet20", 2, seed=11, dtype=torch.float64):
         train_step(model, optimizer, x, y)

@@ -377,7 +377,6 @@ def compact(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     example_inputs: torch.Tensor,
-    method=None,
     groups: Sequence[Sequence[str]] | None = None,
 ) -> CompactionResult:
     """Remove every pruned filter of ``model`` physically, in place, and carry the optimizer over.
@@ -386,14 +385,19 @@ def compact(
         model: a model whose pruned layers carry ``filter_mask`` buffers (False = pruned, zeroed).
         optimizer: its optimizer; per-parameter state is sliced, parameter lists re-pointed.
         example_inputs: a batch the model accepts (shape only matters), for the dependency graph.
-        method: optional; an attached pruning method to re-attach afterwards, so that its hooks see
-            the new parameters. The same as calling ``method.reattach(optimizer, graph=result.graph)``
-            (:meth:`~intrain.methods.base.PruningMethod.reattach`) after an un-attached compaction.
         groups: coupled groups of masked layer names (default: read from the dependency graph).
 
     The dependency graph is traced once and serves the coupled groups, the pruning and the returned
     :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
     (pruned channels are exactly zero).
+
+    Compaction knows no pruning method: a method attached to ``model`` still holds the replaced
+    parameters, so re-attach it afterwards with the compaction's graph (one trace in all)::
+
+        result = compact(model, optimizer, example_inputs=x)
+        method.reattach(optimizer, graph=result.graph)
+
+    :meth:`intrain.engine.trainer.Trainer.prune` does exactly this after every pruning event.
     """
     start = time.perf_counter()
     graph = dependency_graph(model, example_inputs)
@@ -414,8 +418,6 @@ def compact(
         result.removed = _refresh_masks(model, originals, replaced)
         if optimizer is not None:
             remap_optimizer(optimizer, replaced)
-    if method is not None and method.model is not None:
-        method.reattach(optimizer, graph=graph)
     result.params_after = _parameter_count(model)
     result.seconds = time.perf_counter() - start
     return result

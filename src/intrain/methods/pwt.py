@@ -11,8 +11,9 @@ He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global
 layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking
 put 49 of conv2's 50 filters at the bottom.
 
-Models intrain did not define (torchvision's, timm's) work the same way. On the first forward pass
-the method traces the model's channel structure with Torch-Pruning's dependency graph
+Models intrain did not define (torchvision's, timm's) work the same way. When it attaches (given
+``example_inputs``; else on the first training forward pass) the method traces the model's channel
+structure, once, with Torch-Pruning's dependency graph
 (:func:`intrain.compaction.channel_structure_in_graph`): layers tied by residual additions or
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
@@ -73,10 +74,9 @@ class FilterPruning(PruningMethod):
         self._original: dict[str, int] = {}
         self.activations: criteria.ActivationMeans | None = None
         # layers whose filters are tied by residual additions, pruned together (names), and the
-        # modules that carry their channels: traced on the first forward pass and at every attach after
+        # modules that carry their channels: traced once per attach (see _install)
         self.groups: list[list[str]] | None = None
         self.followers: list[Follower] = []
-        self._example_input: torch.Tensor | None = None  # one zero example, shaped like the inputs
         self._traced = False
         self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
 
@@ -90,12 +90,12 @@ class FilterPruning(PruningMethod):
             self._original.setdefault(layer.name, layer.num_filters)
         stack.enter_context(masked_gradients(self.layers))
         self.followers, self._traced = [], False
-        if self._example_input is None:
+        if self._handed_graph is not None or self.example_inputs is not None:
+            self._trace_structure(self._handed_graph)  # once per attach: from the graph handed over, or traced now
+        else:  # no example inputs given: trace on the first training forward pass
             # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
             handle = self.model.register_forward_pre_hook(lambda module, inputs: self._on_forward(inputs))
             stack.callback(handle.remove)
-        if self._handed_graph is not None or self._example_input is not None:
-            self._trace_structure(self._handed_graph)
         if self.criterion == "mean-activation":
             previous = self.activations
             self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
@@ -104,16 +104,17 @@ class FilterPruning(PruningMethod):
             stack.enter_context(self.activations.recording())
 
     def _on_forward(self, inputs: tuple) -> None:
-        """From a forward pre-hook: keep one zero example shaped like the model's input, and trace
-        the channel structure with it on the first training-mode pass (before its backward)."""
+        """From a forward pre-hook (attached without example inputs): keep one zero example shaped
+        like the model's input, and trace the channel structure with it on the first training-mode
+        pass (before its backward)."""
         from ..compaction import tracing
 
         if tracing(self.model):
             return  # a dependency-graph trace's own forward pass
-        if self._example_input is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
+        if self.example_inputs is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
             x = inputs[0]
-            self._example_input = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        if (self._example_input is not None and not self._traced and self.model.training
+            self.example_inputs = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if (self.example_inputs is not None and not self._traced and self.model.training
                 and not torch.is_inference_mode_enabled()):
             self._trace_structure()
 
@@ -133,7 +134,7 @@ class FilterPruning(PruningMethod):
         from ..compaction import channel_structure_in_graph, dependency_graph
 
         if graph is None:
-            graph = dependency_graph(self.model, self._example_input)
+            graph = dependency_graph(self.model, self.example_inputs)
         names = {module: name for name, module in self.model.named_modules()}
         structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
                                                {layer.name: names.get(layer.norm) for layer in self.layers})
@@ -215,7 +216,7 @@ class FilterPruning(PruningMethod):
         of its members' scores, and pruning it prunes that filter in every member.
         """
         if not self._traced:
-            if self._example_input is not None:
+            if self.example_inputs is not None:
                 self._trace_structure()
             elif any(is_depthwise(m) for m in self.model.modules()):
                 raise IntrainError("PWT traces a model's depthwise convolutions on its first forward pass: run one "
@@ -262,6 +263,8 @@ class FilterPruning(PruningMethod):
         self._original.update({str(k): int(v) for k, v in state.get("original", {}).items()})
         if self.activations is not None and "activations" in state:
             self.activations.load_state_dict(state["activations"])
+        if self.model is not None:  # masks loaded into the model: its followers' channels follow them
+            sync_followers(self.followers, self.optimizer)
 
 
 def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:

@@ -231,8 +231,7 @@ class RedundancyAwareTraining(PruningMethod):
         self._modules = dict(prunable_weights(self.model))
         if not self._modules:
             raise ConfigError("the model has no conv or linear layers to prune")
-        self.classes = self._resolve_classes()
-        self.extending_interval = self._resolve_interval()
+        self._configure()
         for name, module in self._modules.items():
             fresh = weight_mask(module) is None
             mask = ensure_weight_mask(module)
@@ -241,6 +240,11 @@ class RedundancyAwareTraining(PruningMethod):
                 self.reinitialised.append(name)
         self._stages = self._make_stages()
         stack.enter_context(masked_forward(list(self._modules.values()), straight_through=True))
+
+    def _configure(self) -> None:
+        """The classes and the extending interval, from the settings (or a loaded state)."""
+        self.classes = self._resolve_classes()
+        self.extending_interval = self._resolve_interval()
 
     def _resolve_classes(self) -> list[list[str]]:
         names = list(self._modules)
@@ -402,8 +406,9 @@ class RedundancyAwareTraining(PruningMethod):
         if state.get("classes") is not None:
             self.classes = [list(c) for c in state["classes"]]
             self.requested_interval = int(state["extending_interval"])
-            if self.model is not None:
-                self.reattach(self.optimizer)
+            if self.model is not None:  # the saved classes replace those resolved at attach: stages rebuilt
+                self._configure()
+                self._stages = self._make_stages()
 
 
 def _class_names(classes: Any) -> None:
