@@ -21,7 +21,7 @@ taken side by side are compared):
    compaction, the final BatchNorm re-estimation; evaluation excluded) and final test accuracy (one
    seed). Goal: intrain's ratio <= Torch-Pruning's.
 
-    python benchmarks/step_overhead.py [--subset 3000] [--epochs 6] [--threads 1] [--data-dir ../shared/data]
+    python benchmarks/step_overhead.py [--subset 2000] [--epochs 8] [--threads 1] [--data-dir ../shared/data]
     python benchmarks/step_overhead.py --smoke      # tiny settings on the bundled demo data (a test)
 """
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import sys
 import time
@@ -182,8 +183,10 @@ def epoch_times(base: TrainConfig, target: float, eval_subset: int) -> dict[str,
         else:
             trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, test, **common)
         runs[name] = (parts, trainer)
+    names = list(runs)
     for epoch in range(base.epochs):
-        for name, (_, trainer) in runs.items():
+        for name in names[epoch % 3:] + names[:epoch % 3]:  # who goes first rotates
+            trainer = runs[name][1]
             trainer.history.append(trainer.run_epoch(epoch))
             trainer.epoch += 1
         print(f"epoch {epoch + 1}/{base.epochs}: " + "  ".join(
@@ -213,9 +216,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--steps", type=int, default=4, help="steps per repetition")
     parser.add_argument("--step-batch", type=int, default=128)
-    parser.add_argument("--subset", type=int, default=3000, help="Fashion-MNIST training images (seeded)")
+    parser.add_argument("--subset", type=int, default=2000, help="Fashion-MNIST training images (seeded)")
     parser.add_argument("--eval-subset", type=int, default=1000, help="test images evaluated after each epoch")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--target", type=float, default=0.8)
     parser.add_argument("--threads", type=int, default=1)
@@ -223,12 +226,16 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny settings on the bundled demo data (a test)")
     parser.add_argument("--name", default="step_overhead", help="results file benchmarks/results/NAME.json")
     parser.add_argument("--json", default=None, help="write the results here instead (the smoke test does)")
+    parser.add_argument("--only-step", action="store_true", help="the step measurement only (print, no file)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.smoke:
         args.width, args.reps, args.steps, args.step_batch, args.epochs = 0.125, 3, 1, 16, 2
         args.subset, args.eval_subset, args.batch_size = 64, 64, 32
     steps = step_overhead(args.width, args.fraction, args.step_batch, args.reps, args.steps)
+    if args.only_step:
+        print(json.dumps(steps))
+        return
     dataset = dict(dataset="demo") if args.smoke else dict(dataset="fashion-mnist", data_dir=args.data_dir)
     base = TrainConfig(model="vgg16", width=args.width, subset=args.subset, epochs=args.epochs, seed=0,
                        device="cpu", batch_size=args.batch_size, bn_recalibration_batches=2 if args.smoke else 50,

@@ -79,6 +79,7 @@ class FilterPruning(PruningMethod):
         self.followers: list[Follower] = []
         self._traced = False
         self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
+        self._gradient_masked: set[torch.nn.Module] = set()  # modules whose parameters have gradient hooks
 
     # ------------------------------------------------------------------ lifecycle
     def _install(self, stack: ExitStack) -> None:
@@ -88,7 +89,8 @@ class FilterPruning(PruningMethod):
         for layer in self.layers:
             ensure_mask(layer)
             self._original.setdefault(layer.name, layer.num_filters)
-        stack.enter_context(masked_gradients(self.layers))
+        self._gradient_masked = set()
+        self._mask_gradients(self.layers)
         self.followers, self._traced = [], False
         if self._handed_graph is not None or self.example_inputs is not None:
             self._trace_structure(self._handed_graph)  # once per attach: from the graph handed over, or traced now
@@ -142,7 +144,17 @@ class FilterPruning(PruningMethod):
         self.groups = [list(g) for g in structure.groups]
         self.followers = build_followers(self.model, self.layers, structure.followers)
         sync_followers(self.followers, self.optimizer)
-        self._stack.enter_context(masked_gradients(self.followers))
+        self._mask_gradients(self.followers)
+
+    def _mask_gradients(self, layers: list[PrunableLayer] | list[Follower]) -> None:
+        """Gradient masks (:func:`~intrain.masks.masked_gradients`, until detach) on the parameters of
+        those of ``layers`` that have a pruned filter and none yet. A layer with every filter kept gets
+        none: it needs none, and right after a compaction that is every layer, whose steps then cost
+        what a plain module's do (``benchmarks/step_overhead.py``). Called wherever masks change."""
+        fresh = [layer for layer in layers if layer.module not in self._gradient_masked and not bool(layer.mask.all())]
+        if fresh:
+            self._stack.enter_context(masked_gradients(fresh))
+            self._gradient_masked.update(layer.module for layer in fresh)
 
     def coupled_layers(self) -> list[list[int]]:
         """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
@@ -238,6 +250,8 @@ class FilterPruning(PruningMethod):
                 prune_filters(self.layers[i], fresh, self.optimizer)
                 pruned += int(fresh.numel())
         sync_followers(self.followers, self.optimizer)
+        self._mask_gradients(self.layers)
+        self._mask_gradients(self.followers)
         return pruned
 
     # ------------------------------------------------------------------ reporting and state
@@ -265,6 +279,8 @@ class FilterPruning(PruningMethod):
             self.activations.load_state_dict(state["activations"])
         if self.model is not None:  # masks loaded into the model: its followers' channels follow them
             sync_followers(self.followers, self.optimizer)
+            self._mask_gradients(self.layers)
+            self._mask_gradients(self.followers)
 
 
 def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:
