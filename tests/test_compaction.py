@@ -309,6 +309,28 @@ def test_reattaching_with_the_compactions_graph_equals_reattaching_with_a_fresh_
     assert_same_state(model, other)
 
 
+def test_a_later_compaction_reusing_the_previous_ones_graph_equals_one_that_traces_again(monkeypatch):
+    """The graph a compaction returns describes the compacted model (its pruning kept it up to date):
+    the next compaction may use it instead of tracing (the Trainer does), with the same result."""
+    runs = [pruned_run("resnet20", kind="sgd", fraction=0.3, dtype=torch.float64) for _ in range(2)]
+    traces = count_traces(monkeypatch)
+    x = example("resnet20", torch.float64)
+    for reuse, (model, optimizer, method) in zip((True, False), runs):
+        result = compact(model, optimizer, example_inputs=x)
+        method.reattach(optimizer, graph=result.graph)
+        method.prune_to(0.6)
+        later = compact(model, optimizer, example_inputs=x, graph=result.graph if reuse else None)
+        assert later.filters_removed > 0
+        method.reattach(optimizer, graph=later.graph)
+    assert traces[0] == 1 + 2
+    (reused, reused_optimizer, reused_method), (traced, traced_optimizer, traced_method) = runs
+    assert reused_method.coupled_layers() == traced_method.coupled_layers()
+    for x, y in batches("resnet20", 2, seed=5, dtype=torch.float64):
+        train_step(reused, reused_optimizer, x, y)
+        train_step(traced, traced_optimizer, x, y)
+    assert_same_state(reused, traced)
+
+
 def test_tracing_marks_only_the_traced_model_and_only_during_the_trace():
     from intrain.compaction import dependency_graph, tracing
 

@@ -378,6 +378,7 @@ def compact(
     *,
     example_inputs: torch.Tensor,
     groups: Sequence[Sequence[str]] | None = None,
+    graph: Any = None,
 ) -> CompactionResult:
     """Remove every pruned filter of ``model`` physically, in place, and carry the optimizer over.
 
@@ -386,9 +387,12 @@ def compact(
         optimizer: its optimizer; per-parameter state is sliced, parameter lists re-pointed.
         example_inputs: a batch the model accepts (shape only matters), for the dependency graph.
         groups: coupled groups of masked layer names (default: read from the dependency graph).
+        graph: the model's dependency graph as it is now, when the caller holds one: the graph an
+            earlier compaction of this model returned (its pruning kept it up to date, and only a
+            compaction changes the model's shapes). Default: traced here.
 
-    The dependency graph is traced once and serves the coupled groups, the pruning and the returned
-    :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
+    The dependency graph is traced once (or handed over) and serves the coupled groups, the pruning
+    and the returned :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
     (pruned channels are exactly zero).
 
     Compaction knows no pruning method: a method attached to ``model`` still holds the replaced
@@ -400,7 +404,8 @@ def compact(
     :meth:`intrain.engine.trainer.Trainer.prune` does exactly this after every pruning event.
     """
     start = time.perf_counter()
-    graph = dependency_graph(model, example_inputs)
+    if graph is None:
+        graph = dependency_graph(model, example_inputs)
     result = CompactionResult(params_before=_parameter_count(model), graph=graph)
     if groups is None:
         groups = coupled_groups_in_graph(graph, model, masked_layers(model))
