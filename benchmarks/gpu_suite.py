@@ -252,8 +252,7 @@ def loop_comparison(args, precision: str) -> dict[str, Any]:
         trainer.train_one_epoch(epoch)  # what Trainer.fit runs per epoch, less pruning and evaluation
         trainer.method.on_epoch_end(epoch)
 
-    trainer.method.attach(model, optimizer)
-    plain_epoch(0)  # warm-up both
+    plain_epoch(0)  # warm-up both (the Trainer attached its method when it was built)
     intrain_epoch(0)
     plain, ours = [], []
     repeats = 1 if args.smoke else 5
