@@ -11,15 +11,16 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def emit(name: str, result: dict[str, Any], table: Sequence[Sequence[str]]) -> Path:
-    """Print one JSON line and an aligned table, and keep the JSON in benchmarks/results/NAME.json."""
+def emit(name: str, result: dict[str, Any], table: Sequence[Sequence[str]], path: str | Path | None = None) -> Path:
+    """Print one JSON line and an aligned table, and keep the JSON in benchmarks/results/NAME.json
+    (or ``path``)."""
     print(json.dumps(result))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(table[0]))]
     for n, row in enumerate(table):
         print("  ".join(str(cell).rjust(w) for cell, w in zip(row, widths)))
         if n == 0:
             print("  ".join("-" * w for w in widths))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
+    path = Path(path) if path is not None else RESULTS / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n")
     return path

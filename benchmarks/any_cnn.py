@@ -83,7 +83,8 @@ def run(make, fraction: float) -> dict:
     method.prune_to(fraction)
     masked = copy.deepcopy(model).eval()
     start = time.perf_counter()
-    result = compact(model, optimizer, example_inputs=torch.zeros(1, *SHAPE), method=method)
+    result = compact(model, optimizer, example_inputs=torch.zeros(1, *SHAPE))
+    method.reattach(optimizer, graph=result.graph)
     seconds = time.perf_counter() - start
     x = torch.randn(4, *SHAPE, generator=generator)
     with torch.no_grad():

@@ -37,7 +37,7 @@ def pruned_and_compacted(width: float, target: float) -> tuple[torch.nn.Module, 
     method = pwt(target=target, epochs=1, criterion="l1").attach(model, optimizer)
     model.train()(torch.zeros(2, *SHAPE))  # the first training-mode pass traces the channel structure
     method.prune_to(target)
-    compact(model, optimizer, example_inputs=torch.zeros(1, *SHAPE), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=torch.zeros(1, *SHAPE)).graph)
     method.detach()
     return dense, model.eval()
 

@@ -60,7 +60,8 @@ def main() -> None:
     rows = [{"pruned": 0.0, "step_seconds": seconds_per_step(), "compact_seconds": 0.0}]
     for event in range(1, args.epochs + 1):
         method.prune_to(args.target * event / args.epochs)
-        result = compact(model, optimizer, example_inputs=torch.zeros(1, 1, 32, 32), method=method)
+        result = compact(model, optimizer, example_inputs=torch.zeros(1, 1, 32, 32))
+        method.reattach(optimizer, graph=result.graph)
         rows.append({"pruned": method.pruned_filter_fraction(), "step_seconds": seconds_per_step(),
                      "compact_seconds": result.seconds})
     dense = rows[0]["step_seconds"]

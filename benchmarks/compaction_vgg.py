@@ -34,11 +34,10 @@ from _common import SHARED_DATA, emit  # noqa: E402
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.data import BatchLoader  # noqa: E402
 from intrain.engine.build import build, make_model  # noqa: E402
-from intrain.engine.run import compaction_hook  # noqa: E402
 from intrain.engine.trainer import Trainer, TrainerOptions  # noqa: E402
 from intrain.compaction import compact, masked_layers  # noqa: E402
 from intrain.export import compare_latency, forward_macs  # noqa: E402
-from intrain.masks import MASK_BUFFER  # noqa: E402
+from intrain.masks import FILTER_MASK  # noqa: E402
 from intrain.methods import pwt as pwt_method  # noqa: E402
 from intrain.models.init import init_weights  # noqa: E402
 
@@ -57,10 +56,10 @@ def scratch_architecture(parts, target: float) -> None:
     example = torch.zeros(1, *parts.test_loader.images.shape[1:])
     method = pwt_method(target=target, epochs=1, criterion="l1").attach(parts.model, parts.optimizer)
     method.prune_to(target)
-    compact(parts.model, parts.optimizer, example_inputs=example, method=method)
     method.detach()
+    compact(parts.model, parts.optimizer, example_inputs=example)
     for name in masked_layers(parts.model):
-        del parts.model.get_submodule(name)._buffers[MASK_BUFFER]
+        del parts.model.get_submodule(name)._buffers[FILTER_MASK]
     init_weights(parts.model)
     parts.optimizer.state.clear()
 
@@ -73,10 +72,8 @@ def make_trainer(config: TrainConfig, eval_subset: int, scratch_target: float | 
         scratch_architecture(parts, scratch_target)
     trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, first_images(parts.test_loader, eval_subset),
                       options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
-                                             progress=False, quiet=True),
-                      method=parts.method, scheduler=parts.scheduler,
-                      after_prune=compaction_hook(parts) if config.compacts else None)
-    parts.method.attach(parts.model, parts.optimizer)
+                                             progress=False, quiet=True, compact=config.compacts),
+                      method=parts.method, scheduler=parts.scheduler)
     return parts, trainer
 
 

@@ -49,8 +49,8 @@ from _common import RESULTS  # noqa: E402
 
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.data import BatchLoader, dataset_spec  # noqa: E402
-from intrain.engine.build import LrSchedule, RunParts, apply_memory_format, make_method, make_optimizer  # noqa: E402
-from intrain.engine.run import compaction_hook  # noqa: E402
+from intrain.engine.build import LrSchedule, apply_memory_format, make_method, make_optimizer  # noqa: E402
+from intrain.engine.run import step_wrapper  # noqa: E402
 from intrain.engine.trainer import AMP_DTYPES, Trainer, TrainerOptions  # noqa: E402
 from intrain.models import create_model  # noqa: E402
 
@@ -122,11 +122,11 @@ def make_trainer(args, config: TrainConfig) -> Trainer:
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train)))
     method = make_method(config, len(train))
-    parts = RunParts(model, optimizer, scheduler, method, train, test, dataset_spec("cifar10"), args.device)
     options = TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
-                             progress=False, quiet=True, amp=config.amp, channels_last=config.channels_last)
+                             progress=False, quiet=True, amp=config.amp, channels_last=config.channels_last,
+                             compact=config.compacts)
     return Trainer(model, optimizer, train, test, options=options, method=method, scheduler=scheduler,
-                   after_prune=compaction_hook(parts, config) if config.compacts else None)
+                   wrap=step_wrapper(config, args.device))
 
 
 # ---------------------------------------------------------------------- 1. the schedule
@@ -252,8 +252,7 @@ def loop_comparison(args, precision: str) -> dict[str, Any]:
         trainer.train_one_epoch(epoch)  # what Trainer.fit runs per epoch, less pruning and evaluation
         trainer.method.on_epoch_end(epoch)
 
-    trainer.method.attach(model, optimizer)
-    plain_epoch(0)  # warm-up both
+    plain_epoch(0)  # warm-up both (the Trainer attached its method when it was built)
     intrain_epoch(0)
     plain, ours = [], []
     repeats = 1 if args.smoke else 5

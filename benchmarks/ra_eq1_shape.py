@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import emit  # noqa: E402
 
 from intrain.engine.build import seed_everything  # noqa: E402
-from intrain.methods.ra import eq1_pruned_fraction  # noqa: E402
+from intrain.methods.ra_eq1 import eq1_pruned_fraction  # noqa: E402
 from intrain.models import create_model  # noqa: E402
 
 LAYERS = ("conv1", "conv2", "fc1", "fc2")

@@ -14,7 +14,7 @@ from cnn_zoo import INPUT, ZOO, ConcatNet, GroupedNet, MobileNetV2Like, conv_bn
 from intrain.compaction import compact, shrink_to_state_dict
 from intrain.errors import ConfigError, IntrainError
 from intrain.export import forward_macs
-from intrain.masks import find_prunable_layers, prune_filters
+from intrain.masks import FILTER_MASK, WEIGHT_MASK, find_prunable_layers, prune_filters
 from intrain.methods import pwt, ra
 from test_compaction import assert_same_state, make_optimizer, max_diff, train_step
 
@@ -68,7 +68,8 @@ def test_compacted_outputs_equal_the_masked_model_and_params_and_macs_drop(name,
     model, optimizer, method = pruned_run(ZOO[name], dtype=dtype)
     masked = copy.deepcopy(model)
     dense_macs = forward_macs(ZOO[name]().to(dtype), INPUT)
-    result = compact(model, optimizer, example_inputs=example(dtype), method=method)
+    result = compact(model, optimizer, example_inputs=example(dtype))
+    method.reattach(optimizer, graph=result.graph)
     assert result.filters_removed > 0 and result.params_after < 0.6 * result.params_before
     x = batches(1, seed=7, dtype=dtype)[0][0]
     assert max_diff(model, masked, x, train=False) <= tolerance
@@ -85,7 +86,7 @@ def test_next_steps_give_the_masked_models_kept_weights(name, kind):
     model, optimizer, method = pruned_run(ZOO[name], kind, dtype=torch.float64)
     masked, masked_optimizer = copy.deepcopy((model, optimizer))
     twin = pwt(target=0.9, epochs=1).attach(masked, masked_optimizer)
-    compact(model, optimizer, example_inputs=example(torch.float64), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example(torch.float64)).graph)
     for x, y in batches(3, seed=11, dtype=torch.float64):
         train_step(model, optimizer, x, y)
         train_step(masked, masked_optimizer, x, y)
@@ -155,7 +156,7 @@ def test_the_squeeze_excitation_gate_is_tied_to_the_features_it_scales():
     assert ["features.2.block.0.0", "features.2.block.2.fc2"] in groups  # expand conv and the SE expand conv
     assert ["features.2.block.2.fc1"] in groups  # the SE reduce conv: its own filters
     se = model.features[2].block[2]
-    compact(model, optimizer, example_inputs=example(), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example()).graph)
     assert se.fc2.out_channels == model.features[2].block[0][0].out_channels == se.fc1.in_channels
     assert model.features[2].block[1][0].groups == se.fc2.out_channels  # the depthwise conv shrank too
 
@@ -168,14 +169,14 @@ def test_concatenation_followers_map_each_branch_to_its_offset():
     want = torch.cat([model.branch1[0].filter_mask, model.branch2[0].filter_mask])
     assert torch.equal(follower.mask, want) and not bool(want.all())
     assert torch.count_nonzero(model.norm1.weight[~want]) == 0
-    compact(model, optimizer, example_inputs=example(), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example()).graph)
     assert model.norm1.num_features == int(want.sum()) == model.conv1.in_channels
 
 
 def test_shrink_to_state_dict_loads_a_compacted_depthwise_model():
     model, optimizer, method = pruned_run(MobileNetV2Like)
-    compact(model, optimizer, example_inputs=example(), method=method)
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith("filter_mask")}
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example()).graph)
+    state = {k: v for k, v in model.state_dict().items() if not k.endswith(FILTER_MASK)}
     fresh = without_dropout(MobileNetV2Like())
     shrink_to_state_dict(fresh, state)
     fresh.load_state_dict(state)
@@ -266,7 +267,7 @@ def test_a_channel_that_reads_non_zero_once_pruned_is_not_compacted(make, reader
     assert not bool(layer.module.filter_mask.all())
     masked = copy.deepcopy(model)
     with pytest.raises(ConfigError, match=f"'{reader}' reads pruned channels of '{layer.name}' that are not zero"):
-        compact(model, optimizer, example_inputs=example(), method=method)
+        compact(model, optimizer, example_inputs=example())
     assert max_diff(model, masked, batches(1)[0][0], train=False) == 0.0  # untouched
 
 
@@ -287,7 +288,7 @@ def test_ra_prunes_weights_of_any_cnn_and_computes_with_the_masked_weights(name)
     method.detach()
     with torch.no_grad():
         for module in plain.modules():
-            if hasattr(module, "weight_mask"):
+            if hasattr(module, WEIGHT_MASK):
                 module.weight.mul_(module.weight_mask)
     assert max_diff(plain, model, x, train=False) > 0  # detached: the dense weights again
     method.attach(model, optimizer)
@@ -309,7 +310,8 @@ def test_torchvision_models_prune_and_compact_exactly(name):
     model, optimizer, method = pruned_run(lambda: getattr(models, name)(weights=None, num_classes=10,
                                                                         **TORCHVISION[name]), shape=shape)
     masked = copy.deepcopy(model)
-    result = compact(model, optimizer, example_inputs=example(shape=shape), method=method)
+    result = compact(model, optimizer, example_inputs=example(shape=shape))
+    method.reattach(optimizer, graph=result.graph)
     assert result.params_after < 0.6 * result.params_before
     x = batches(1, batch=2, seed=7, shape=shape)[0][0]
     assert max_diff(model, masked, x, train=False) <= 1e-4
@@ -345,7 +347,8 @@ def test_timm_models_prune_and_compact_exactly(name):
     model, optimizer, method = pruned_run(lambda: timm.create_model(name, pretrained=False, num_classes=10),
                                           dtype=dtype, shape=shape)
     masked = copy.deepcopy(model)
-    result = compact(model, optimizer, example_inputs=example(dtype, shape=shape), method=method)
+    result = compact(model, optimizer, example_inputs=example(dtype, shape=shape))
+    method.reattach(optimizer, graph=result.graph)
     assert result.params_after < 0.6 * result.params_before
     x = batches(1, seed=7, dtype=dtype, shape=shape)[0][0]
     assert max_diff(model, masked, x, train=False) <= 1e-10

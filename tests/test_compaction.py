@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intrain.compaction import compact, coupled_groups, shrink_to_state_dict
+from intrain.compaction import compact, coupled_groups_in_graph, dependency_graph, shrink_to_state_dict
 from intrain.config import TrainConfig
 from intrain.errors import ConfigError
-from intrain.masks import find_prunable_layers, masked_gradients
+from intrain.masks import FILTER_MASK, find_prunable_layers, masked_gradients
 from intrain.methods import pwt
 from intrain.models import create_model, model_entry
 
@@ -77,7 +77,8 @@ def test_compacted_outputs_equal_the_masked_model_in_train_and_eval_mode(name, d
     model, optimizer, method = pruned_run(name, dtype=dtype)
     masked = copy.deepcopy(model)
     before = sum(p.numel() for p in model.parameters())
-    result = compact(model, optimizer, example_inputs=example(name, dtype), method=method)
+    result = compact(model, optimizer, example_inputs=example(name, dtype))
+    method.reattach(optimizer, graph=result.graph)
     assert result.filters_removed > 0 and result.params_after < before == result.params_before
     x = batches(name, 1, seed=7, dtype=dtype)[0][0]
     assert max_diff(model, masked, x, train=False) <= tolerance
@@ -95,7 +96,7 @@ def test_next_steps_give_the_masked_models_kept_weights(name, kind):
     """
     model, optimizer, method = pruned_run(name, kind, dtype=torch.float64)
     masked, masked_optimizer, hooks = masked_copy(model, optimizer)
-    compact(model, optimizer, example_inputs=example(name, torch.float64), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example(name, torch.float64)).graph)
     data = batches(name, 3, seed=11, dtype=torch.float64)
     with hooks:
         for x, y in data:
@@ -122,7 +123,7 @@ def test_optimizer_state_is_sliced_and_the_scheduler_goes_on():
     optimizer.step()  # no gradients: a no-op that keeps the scheduler's order check quiet
     scheduler.step()
     steps = {id(p): int(optimizer.state[p]["step"]) for p in model.parameters()}
-    compact(model, optimizer, example_inputs=example("vgg16"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("vgg16")).graph)
     params = list(model.parameters())
     assert [id(p) for p in optimizer.param_groups[0]["params"]] == [id(p) for p in params]
     assert set(map(id, optimizer.state)) == set(map(id, params))
@@ -141,7 +142,7 @@ def test_masks_shrink_and_the_method_keeps_pruning_after_compaction():
     model, optimizer, method = pruned_run("lenet5", fraction=0.3)
     original = method.original_filters()
     fraction = method.pruned_filter_fraction()
-    compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("lenet5")).graph)
     for layer in method.layers:
         assert layer.mask.numel() == layer.num_filters and bool(layer.mask.all())
         assert layer.module.weight.shape[0] == layer.num_filters
@@ -153,7 +154,7 @@ def test_masks_shrink_and_the_method_keeps_pruning_after_compaction():
     train_step(model, optimizer, x, y)
     for layer in method.layers:
         assert torch.all(layer.module.weight[~layer.mask] == 0)  # the masked gradients still hold
-    compact(model, optimizer, example_inputs=x[:1], method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=x[:1]).graph)
     assert method.pruned_filter_fraction() >= 0.6 - 1e-9
     assert all(bool(layer.mask.all()) for layer in method.layers)
 
@@ -164,7 +165,8 @@ def test_nothing_pruned_is_a_no_op():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     method = pwt(target=0.5, epochs=2).attach(model, optimizer)
     params = list(model.parameters())
-    result = compact(model, optimizer, example_inputs=example("lenet5"), method=method)
+    result = compact(model, optimizer, example_inputs=example("lenet5"))
+    method.reattach(optimizer, graph=result.graph)
     assert result.removed == {} and [id(p) for p in model.parameters()] == [id(p) for p in params]
 
 
@@ -179,7 +181,7 @@ def test_resnet_coupled_groups_are_pruned_and_removed_together():
         masks = [method.layers[i].mask for i in g]
         assert all(torch.equal(m, masks[0]) for m in masks)
     assert any(not bool(method.layers[g[0]].mask.all()) for g in groups)  # residual channels were pruned
-    compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example("resnet20")).graph)
     assert all(bool(layer.mask.all()) for layer in method.layers)  # everything pruned was removable
     assert model.fc.in_features < create_model("resnet20", width=WIDTH["resnet20"]).fc.in_features
 
@@ -188,7 +190,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
     torch.manual_seed(0)
     model = create_model("resnet20", width=0.25)
     names = [layer.name for layer in find_prunable_layers(model)]
-    groups = coupled_groups(model, example("resnet20"), names)
+    groups = coupled_groups_in_graph(dependency_graph(model, example("resnet20")), model, names)
     stage1 = next(g for g in groups if "conv1" in g)
     method = pwt(target=0.5, epochs=1).attach(model)
     layers = {layer.name: layer for layer in method.layers}
@@ -198,7 +200,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
         prune_filters(layers[member], torch.tensor([0, 1]), None)  # pruned in all members but one
     prune_filters(layers[stage1[-1]], torch.tensor([1]), None)
     masked = copy.deepcopy(model)
-    compact(model, None, example_inputs=example("resnet20"), method=method)
+    method.reattach(None, graph=compact(model, None, example_inputs=example("resnet20")).graph)
     assert layers["conv1"].module.weight.shape[0] == 3 and method.layers[0].mask.tolist() == [False, True, True]
     x = batches("resnet20", 1)[0][0]
     assert max_diff(model, masked, x, train=False) <= 1e-5
@@ -207,7 +209,7 @@ def test_partially_pruned_coupled_channel_stays_masked():
 @pytest.mark.parametrize("name", MODELS)
 def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
     model, optimizer, method = pruned_run(name)
-    compact(model, optimizer, example_inputs=example(name), method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=example(name)).graph)
     state = model.state_dict()
     fresh = create_model(name, width=WIDTH[name])
     shrink_to_state_dict(fresh, state)
@@ -217,8 +219,8 @@ def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
     assert max_diff(fresh, model, x, train=False) == 0.0
     assert all(layer.mask.numel() == layer.num_filters for layer in method2.layers)
     fresh2 = create_model(name, width=WIDTH[name])
-    shrink_to_state_dict(fresh2, {k: v for k, v in state.items() if not k.endswith("filter_mask")})
-    fresh2.load_state_dict({k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    shrink_to_state_dict(fresh2, {k: v for k, v in state.items() if not k.endswith(FILTER_MASK)})
+    fresh2.load_state_dict({k: v for k, v in state.items() if not k.endswith(FILTER_MASK)})
     assert max_diff(fresh2, model, x, train=False) == 0.0
 
 
@@ -241,10 +243,10 @@ def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
     assert summary["pruned_filter_fraction"] == pytest.approx(0.5, abs=0.02)
     state = torch.load(tmp_path / "run" / "model.pt")["model"]
     assert state["conv2.weight"].shape[0] < 50 and state["fc1.weight"].shape[1] < 800
-    assert all(bool(v.all()) for k, v in state.items() if k.endswith("filter_mask"))
+    assert all(bool(v.all()) for k, v in state.items() if k.endswith(FILTER_MASK))
     conv2 = next(r for r in summary["layers"] if r["name"] == "conv2")
     assert conv2["filters"] == 50 and conv2["filters_pruned"] == 50 - state["conv2.weight"].shape[0]
-    assert summary["params_final"] <= sum(v.numel() for k, v in state.items() if not k.endswith("filter_mask"))
+    assert summary["params_final"] <= sum(v.numel() for k, v in state.items() if not k.endswith(FILTER_MASK))
 
 
 def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
@@ -275,7 +277,8 @@ def test_a_compaction_traces_the_dependency_graph_once(monkeypatch):
     """One trace serves the coupled groups, the pruning and the re-attached method's structure."""
     model, optimizer, method = pruned_run("resnet20", fraction=0.4)
     traces = count_traces(monkeypatch)
-    result = compact(model, optimizer, example_inputs=example("resnet20"), method=method)
+    result = compact(model, optimizer, example_inputs=example("resnet20"))
+    method.reattach(optimizer, graph=result.graph)
     assert traces[0] == 1 and result.filters_removed > 0
     assert len([g for g in method.coupled_layers() if len(g) > 1]) == 3  # read from the compaction's graph
     train_step(model, optimizer, *batches("resnet20", 1)[0])
@@ -283,9 +286,9 @@ def test_a_compaction_traces_the_dependency_graph_once(monkeypatch):
     assert traces[0] == 1  # neither the next step nor the next prune traces again
 
 
-def test_compact_without_the_method_then_reattach_with_its_graph_equals_compact_with_it(monkeypatch):
+def test_reattaching_with_the_compactions_graph_equals_reattaching_with_a_fresh_trace(monkeypatch):
     """``compact`` needs no method: re-attaching it afterwards with the compaction's graph gives the
-    same model, optimizer and method as ``method=`` (one trace), and the same next steps."""
+    same model, optimizer and method as re-attaching it with a fresh trace, with one trace instead of two."""
     model, optimizer, method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
     other, other_optimizer, other_method = pruned_run("resnet20", kind="sgd", fraction=0.4, dtype=torch.float64)
     masked = copy.deepcopy(model)
@@ -296,12 +299,36 @@ def test_compact_without_the_method_then_reattach_with_its_graph_equals_compact_
     assert max_diff(model, masked, x, train=False) <= 1e-10  # compacted without knowing the method
     method.reattach(optimizer, graph=result.graph)
     assert traces[0] == 1
-    compact(other, other_optimizer, example_inputs=example("resnet20", torch.float64), method=other_method)
+    compact(other, other_optimizer, example_inputs=example("resnet20", torch.float64))
+    other_method.reattach(other_optimizer)
+    assert traces[0] == 3  # its compaction, and its method's own trace
     assert method.coupled_layers() == other_method.coupled_layers()
     for x, y in batches("resnet20", 2, seed=11, dtype=torch.float64):
         train_step(model, optimizer, x, y)
         train_step(other, other_optimizer, x, y)
     assert_same_state(model, other)
+
+
+def test_a_later_compaction_reusing_the_previous_ones_graph_equals_one_that_traces_again(monkeypatch):
+    """The graph a compaction returns describes the compacted model (its pruning kept it up to date):
+    the next compaction may use it instead of tracing (the Trainer does), with the same result."""
+    runs = [pruned_run("resnet20", kind="sgd", fraction=0.3, dtype=torch.float64) for _ in range(2)]
+    traces = count_traces(monkeypatch)
+    x = example("resnet20", torch.float64)
+    for reuse, (model, optimizer, method) in zip((True, False), runs):
+        result = compact(model, optimizer, example_inputs=x)
+        method.reattach(optimizer, graph=result.graph)
+        method.prune_to(0.6)
+        later = compact(model, optimizer, example_inputs=x, graph=result.graph if reuse else None)
+        assert later.filters_removed > 0
+        method.reattach(optimizer, graph=later.graph)
+    assert traces[0] == 1 + 2
+    (reused, reused_optimizer, reused_method), (traced, traced_optimizer, traced_method) = runs
+    assert reused_method.coupled_layers() == traced_method.coupled_layers()
+    for x, y in batches("resnet20", 2, seed=5, dtype=torch.float64):
+        train_step(reused, reused_optimizer, x, y)
+        train_step(traced, traced_optimizer, x, y)
+    assert_same_state(reused, traced)
 
 
 def test_tracing_marks_only_the_traced_model_and_only_during_the_trace():

@@ -22,6 +22,7 @@ from intrain.costs import (
     uniform_pruning_cost,
 )
 from intrain.errors import ConfigError
+from intrain.masks import FILTER_MASK, WEIGHT_MASK
 
 
 def _prune_filters(conv: nn.Module, pruned: list[int], bn: nn.BatchNorm2d | None = None) -> None:
@@ -35,7 +36,7 @@ def _prune_filters(conv: nn.Module, pruned: list[int], bn: nn.BatchNorm2d | None
         if bn is not None:
             bn.weight[~mask] = 0
             bn.bias[~mask] = 0
-    conv.register_buffer("filter_mask", mask)
+    conv.register_buffer(FILTER_MASK, mask)
 
 
 def _tiny_net() -> nn.Sequential:
@@ -215,7 +216,7 @@ def test_structured_vs_nonzero_mode():
     conv = nn.Conv2d(2, 3, 3)  # on 4x4 -> 2x2 output, 54 weights
     mask = torch.zeros(54)
     mask[torch.randperm(54)[:20]] = 1
-    conv.register_buffer("weight_mask", mask.reshape(3, 2, 3, 3))
+    conv.register_buffer(WEIGHT_MASK, mask.reshape(3, 2, 3, 3))
     with torch.no_grad():
         conv.weight.mul_(conv.weight_mask)
     (s,) = layer_costs(conv, (2, 4, 4), mode="structured")
@@ -229,7 +230,7 @@ def test_structured_vs_nonzero_mode():
 
 def test_nonzero_mode_respects_weight_mask_without_zeroed_weights():
     conv = nn.Conv2d(1, 1, 2)  # 4 weights on 3x3 -> 2x2
-    conv.register_buffer("weight_mask", torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]]))
+    conv.register_buffer(WEIGHT_MASK, torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]]))
     (n,) = layer_costs(conv, (1, 3, 3), mode="nonzero")
     assert n.fp_macs == 4
 

@@ -8,6 +8,7 @@ import torch
 from intrain.cli import main
 from intrain.config import TrainConfig
 from intrain.export import compact_model, export_run, format_report, load_compact, read_run
+from intrain.masks import FILTER_MASK
 
 HAS_ONNX = importlib.util.find_spec("onnx") is not None
 HAS_ORT = importlib.util.find_spec("onnxruntime") is not None
@@ -54,7 +55,7 @@ def test_masked_only_run_is_compacted_on_export(run_dirs, tmp_path):
     export_run(run_dirs[False], "compact", tmp_path / "m.pt", latency=False)
     model = load_compact(tmp_path / "m.pt")
     masked = __import__("intrain.models", fromlist=["create_model"]).create_model("lenet5", init=False)
-    masked.load_state_dict({k: v for k, v in state.items() if not k.endswith("filter_mask")})
+    masked.load_state_dict({k: v for k, v in state.items() if not k.endswith(FILTER_MASK)})
     x = torch.randn(4, 1, 28, 28)
     with torch.no_grad():
         assert model.conv2.weight.shape[0] < 50

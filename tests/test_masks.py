@@ -3,7 +3,8 @@ import torch
 from torch import nn
 
 from intrain.errors import ConfigError
-from intrain.masks import ensure_mask, find_prunable_layers, masked_gradients, prune_filters
+from intrain.masks import (FILTER_MASK, WEIGHT_MASK, ensure_mask, ensure_weight_mask, find_prunable_layers, mask_sparsity,
+                           masked_forward, masked_gradients, masked_weight, prune_filters)
 
 
 def small_net():
@@ -91,4 +92,47 @@ def test_mask_is_a_buffer_in_the_state_dict():
     ensure_mask(layer)
     prune_filters(layer, torch.tensor([2]), None)
     state = net.state_dict()
-    assert state["0.filter_mask"].tolist() == [True, True, False, True]
+    assert state[f"0.{FILTER_MASK}"].tolist() == [True, True, False, True]
+
+
+# ---------------------------------------------------------------------- one name per buffer; weight masks
+def test_buffer_names_and_state_dict_keys_are_those_saved_runs_hold():
+    """Checkpoints and model.pt files written before masks/ was a package key their masks by these
+    exact names: a model with filter masks (PWT) and one with weight masks (RA) keep them."""
+    from intrain.methods import pwt, ra
+
+    assert (FILTER_MASK, WEIGHT_MASK) == ("filter_mask", "weight_mask")  # golden: never rename
+    filtered = small_net()
+    with pwt(target=0.5, epochs=1).attached(filtered):
+        filtered(torch.randn(2, 1, 4, 4))
+    assert [k for k in filtered.state_dict() if "mask" in k] == ["0.filter_mask", "3.filter_mask"]
+    weighted = small_net()
+    with ra(range_=0.5, epsilon=0.1, partition="none").attached(weighted):
+        pass
+    assert [k for k in weighted.state_dict() if "mask" in k] == ["0.weight_mask", "3.weight_mask", "7.weight_mask",
+                                                                  "10.weight_mask"]
+    plain = {k for k in small_net().state_dict()}
+    assert {k for k in weighted.state_dict() if "mask" not in k} == plain  # weight keys unchanged (no weight_orig)
+
+
+def test_masked_forward_computes_with_w_times_t_and_passes_gradients_straight_through_or_not():
+    """Golden values of the weight-mask forward (moved here from methods/ra.py unchanged)."""
+    layer = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0, -2.0, 3.0]]))
+    mask = ensure_weight_mask(layer)
+    assert mask.dtype == layer.weight.dtype and mask.tolist() == [[1.0, 1.0, 1.0]]
+    mask.copy_(torch.tensor([[1.0, 0.0, 1.0]]))
+    assert mask_sparsity(layer) == pytest.approx(1 / 3)
+    x = torch.tensor([[1.0, 10.0, 100.0]])
+    for straight_through, pruned_grad in ((True, 10.0), (False, 0.0)):
+        layer.weight.grad = None
+        with masked_forward([layer], straight_through=straight_through):
+            out = layer(x)
+            assert out.item() == 301.0  # 1*1 + 0*(-2)*10 + 3*100
+            out.backward()
+        assert layer.weight.grad.tolist() == [[1.0, pruned_grad, 100.0]]
+        assert "forward" not in vars(layer) and layer(x).item() == 281.0  # the plain forward again
+    assert torch.equal(masked_weight(layer), torch.tensor([[1.0, 0.0, 3.0]]))
+    unmasked = nn.Linear(3, 1)
+    assert masked_weight(unmasked) is unmasked.weight  # no mask: the weight itself

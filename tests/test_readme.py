@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from intrain.masks import WEIGHT_MASK
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 METHODS = ("pwt", "ra")  # each has its own complete example
 
@@ -50,7 +52,7 @@ def test_readme_ra_example_prunes_weights_at_every_step(capsys):
     assert method.model is None and "forward" not in vars(model.conv1)  # detached: plain forward again
     assert method.iteration == epochs * len(loader)  # on_step_end after every optimizer step
     assert len(method.classes) == 2 and method.class_start_iterations()[1] == len(loader) * epochs // 2
-    masks = {name: buf for name, buf in model.named_buffers() if name.endswith("weight_mask")}
+    masks = {name: buf for name, buf in model.named_buffers() if name.endswith(WEIGHT_MASK)}
     assert len(masks) == 4 and all(((m == 0) | (m == 1)).all() for m in masks.values())
     assert 0.5 < method.weight_sparsity() < 1 and all((m == 0).any() for m in masks.values())
     lines = capsys.readouterr().out.splitlines()

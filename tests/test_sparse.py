@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from intrain.masks import WEIGHT_MASK
 from intrain.methods import ra
 from intrain.models import create_model
 from intrain.sparse import dense_file_bytes, load_sparse, materialize, save_sparse
@@ -33,7 +34,7 @@ def test_round_trip_gives_the_identical_materialised_state_dict(tmp_path):
     save_sparse(net, tmp_path / "m.npz")
     loaded = load_sparse(tmp_path / "m.npz")
     assert_identical(loaded, materialize(state))
-    assert loaded["0.weight_mask"].dtype == torch.float32 and loaded["1.num_batches_tracked"].dtype == torch.int64
+    assert loaded[f"0.{WEIGHT_MASK}"].dtype == torch.float32 and loaded["1.num_batches_tracked"].dtype == torch.int64
     fresh = masked_net()
     with ra(partition="none").attached(fresh):
         fresh.load_state_dict(loaded)
@@ -57,7 +58,7 @@ def test_lenet5_at_977_percent_sparsity_is_under_a_25th_of_the_dense_file(tmp_pa
     net = create_model("lenet5")
     for module in net.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
-            module.register_buffer("weight_mask", torch.rand_like(module.weight) < 0.023)
+            module.register_buffer(WEIGHT_MASK, torch.rand_like(module.weight) < 0.023)
     size = save_sparse(net, tmp_path / "lenet.npz")
     assert size <= dense_file_bytes(net) / 25
     assert_identical(load_sparse(tmp_path / "lenet.npz"), materialize(net))

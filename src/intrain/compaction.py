@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError, ConfigError
-from .masks import MASK_BUFFER
+from .masks import FILTER_MASK, is_depthwise
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -132,15 +132,9 @@ class ChannelStructure:
     followers: tuple[FollowerMap, ...]
 
 
-def _is_depthwise(module: nn.Module) -> bool:
-    from .masks import is_depthwise
-
-    return is_depthwise(module)
-
-
 def _channel_mixing(module: nn.Module) -> bool:
     """A layer whose every output reads every input channel (of its group): conv or linear."""
-    return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and not _is_depthwise(module)
+    return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and not is_depthwise(module)
 
 
 def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
@@ -177,7 +171,7 @@ def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
             channels, targets = tuple(int(i) for i in item.root_idxs), tuple(int(i) for i in item.idxs)
             identity = channels == targets == tuple(range(size))
             if graph.is_in_channel_pruning_fn(dep.handler) and not graph.is_out_channel_pruning_fn(dep.handler):
-                if isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and target.groups > 1 and not _is_depthwise(target):
+                if isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and target.groups > 1 and not is_depthwise(target):
                     raise ConfigError(f"'{name_of.get(target, target)}' is a grouped convolution reading the channels of "
                                       f"'{name}': filter pruning does not support grouped convolutions (use method ra)")
                 consumers += _channel_mixing(target)
@@ -197,7 +191,7 @@ def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
                     own_norm = identity
                 else:
                     other_norms.append((label, paired[target]))
-            elif isinstance(target, _NORMS) or _is_depthwise(target):
+            elif isinstance(target, _NORMS) or is_depthwise(target):
                 followers.append(FollowerMap(label, name, channels, targets))
             else:
                 raise ConfigError(f"'{label}' ({type(target).__name__}) has parameters on the channels of '{name}': "
@@ -226,15 +220,10 @@ def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> li
     return [list(g) for g in channel_structure_in_graph(graph, model, names).groups]
 
 
-def coupled_groups(model: nn.Module, example_inputs: torch.Tensor, names: Sequence[str]) -> list[list[str]]:
-    """:func:`coupled_groups_in_graph` on a freshly traced graph of ``model``."""
-    return coupled_groups_in_graph(dependency_graph(model, example_inputs), model, names)
-
-
 # ---------------------------------------------------------------------- compaction
 def masked_layers(model: nn.Module) -> list[str]:
     """Names of the modules that carry a ``filter_mask`` buffer, in definition order."""
-    return [n for n, m in model.named_modules() if isinstance(getattr(m, MASK_BUFFER, None), torch.Tensor)]
+    return [n for n, m in model.named_modules() if isinstance(getattr(m, FILTER_MASK, None), torch.Tensor)]
 
 
 def removable_channels(model: nn.Module, groups: Sequence[Sequence[str]]) -> list[tuple[str, list[int]]]:
@@ -242,7 +231,7 @@ def removable_channels(model: nn.Module, groups: Sequence[Sequence[str]]) -> lis
     modules = dict(model.named_modules())
     plan = []
     for members in groups:
-        masks = [getattr(modules[n], MASK_BUFFER) for n in members]
+        masks = [getattr(modules[n], FILTER_MASK) for n in members]
         if len({m.numel() for m in masks}) != 1:
             continue  # not index-aligned: leave the group as it is
         pruned = torch.stack([~m for m in masks]).all(dim=0)
@@ -364,7 +353,7 @@ def _refresh_masks(model: nn.Module, originals, replaced) -> dict[str, int]:
     number of filters removed per layer."""
     removed = {}
     for name, module in model.named_modules():
-        mask = getattr(module, MASK_BUFFER, None)
+        mask = getattr(module, FILTER_MASK, None)
         if not isinstance(mask, torch.Tensor) or (module, "weight") not in originals:
             continue
         old = originals[(module, "weight")][0]
@@ -374,7 +363,7 @@ def _refresh_masks(model: nn.Module, originals, replaced) -> dict[str, int]:
         per_filter = math.prod(old.shape[1:])
         kept = positions.view(new.shape).reshape(new.shape[0], -1)[:, 0] // per_filter
         if kept.numel() != mask.numel():
-            setattr(module, MASK_BUFFER, mask[kept.to(mask.device)].clone())
+            setattr(module, FILTER_MASK, mask[kept.to(mask.device)].clone())
             removed[name] = mask.numel() - kept.numel()
     return removed
 
@@ -388,8 +377,8 @@ def compact(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     example_inputs: torch.Tensor,
-    method=None,
     groups: Sequence[Sequence[str]] | None = None,
+    graph: Any = None,
 ) -> CompactionResult:
     """Remove every pruned filter of ``model`` physically, in place, and carry the optimizer over.
 
@@ -397,17 +386,26 @@ def compact(
         model: a model whose pruned layers carry ``filter_mask`` buffers (False = pruned, zeroed).
         optimizer: its optimizer; per-parameter state is sliced, parameter lists re-pointed.
         example_inputs: a batch the model accepts (shape only matters), for the dependency graph.
-        method: optional; an attached pruning method to re-attach afterwards, so that its hooks see
-            the new parameters. The same as calling ``method.reattach(optimizer, graph=result.graph)``
-            (:meth:`~intrain.methods.base.PruningMethod.reattach`) after an un-attached compaction.
         groups: coupled groups of masked layer names (default: read from the dependency graph).
+        graph: the model's dependency graph as it is now, when the caller holds one: the graph an
+            earlier compaction of this model returned (its pruning kept it up to date, and only a
+            compaction changes the model's shapes). Default: traced here.
 
-    The dependency graph is traced once and serves the coupled groups, the pruning and the returned
-    :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
+    The dependency graph is traced once (or handed over) and serves the coupled groups, the pruning
+    and the returned :attr:`CompactionResult.graph`. Train/eval flags are kept. The model's outputs are unchanged
     (pruned channels are exactly zero).
+
+    Compaction knows no pruning method: a method attached to ``model`` still holds the replaced
+    parameters, so re-attach it afterwards with the compaction's graph (one trace in all)::
+
+        result = compact(model, optimizer, example_inputs=x)
+        method.reattach(optimizer, graph=result.graph)
+
+    :meth:`intrain.engine.trainer.Trainer.prune` does exactly this after every pruning event.
     """
     start = time.perf_counter()
-    graph = dependency_graph(model, example_inputs)
+    if graph is None:
+        graph = dependency_graph(model, example_inputs)
     result = CompactionResult(params_before=_parameter_count(model), graph=graph)
     if groups is None:
         groups = coupled_groups_in_graph(graph, model, masked_layers(model))
@@ -425,8 +423,6 @@ def compact(
         result.removed = _refresh_masks(model, originals, replaced)
         if optimizer is not None:
             remap_optimizer(optimizer, replaced)
-    if method is not None and method.model is not None:
-        method.reattach(optimizer, graph=graph)
     result.params_after = _parameter_count(model)
     result.seconds = time.perf_counter() - start
     return result
@@ -480,7 +476,7 @@ def shrink_to_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor
 
 
 def _update_size_attributes(module: nn.Module) -> None:
-    if _is_depthwise(module):  # stays depthwise: one group per channel
+    if is_depthwise(module):  # stays depthwise: one group per channel
         module.groups = module.in_channels = module.out_channels = module.weight.shape[0]
     for kind, attributes in _SIZE_ATTRIBUTES.items():
         if isinstance(module, kind):
@@ -490,7 +486,7 @@ def _update_size_attributes(module: nn.Module) -> None:
     if isinstance(module, _NORMS):
         source = module.weight if module.weight is not None else module.running_mean
         module.num_features = source.shape[0]
-    mask = getattr(module, MASK_BUFFER, None)
+    mask = getattr(module, FILTER_MASK, None)
     weight = getattr(module, "weight", None)
     if isinstance(mask, torch.Tensor) and weight is not None and mask.numel() != weight.shape[0]:
-        module._buffers[MASK_BUFFER] = torch.ones(weight.shape[0], dtype=torch.bool, device=mask.device)
+        module._buffers[FILTER_MASK] = torch.ones(weight.shape[0], dtype=torch.bool, device=mask.device)

@@ -36,12 +36,11 @@ from torch import nn
 from .compaction import compact, masked_layers, shrink_to_state_dict
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, IntrainError
-from .masks import MASK_BUFFER
+from .masks import FILTER_MASK, WEIGHT_MASK
 
 FORMATS = ("compact", "onnx", "sparse")
 COMPACT_FORMAT = "intrain-compact-1"
 DEFAULT_FILES = {"compact": "model_compact.pt", "onnx": "model.onnx", "sparse": "model_sparse.npz"}
-WEIGHT_MASK = "weight_mask"  # RA's per-weight mask buffer
 
 
 # ---------------------------------------------------------------------- the run's model
@@ -148,7 +147,7 @@ def _without_masks(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         from .sparse import materialize
 
         state = materialize(state)
-    return {k: v for k, v in state.items() if not k.endswith(("." + WEIGHT_MASK, "." + MASK_BUFFER))}
+    return {k: v for k, v in state.items() if not k.endswith(("." + WEIGHT_MASK, "." + FILTER_MASK))}
 
 
 def compact_model(config: TrainConfig, state: dict[str, torch.Tensor],
@@ -157,22 +156,22 @@ def compact_model(config: TrainConfig, state: dict[str, torch.Tensor],
     arguments = _model_arguments(config, data)
     model = _build(arguments)
     for key, mask in state.items():  # filter masks first, so that a masked-only run compacts too
-        if key.endswith("." + MASK_BUFFER):
-            model.get_submodule(key[: -len(MASK_BUFFER) - 1]).register_buffer(MASK_BUFFER, mask.clone())
+        if key.endswith("." + FILTER_MASK):
+            model.get_submodule(key[: -len(FILTER_MASK) - 1]).register_buffer(FILTER_MASK, mask.clone())
     weights = _without_masks(state)
     shrink_to_state_dict(model, weights)
     try:
         result = model.load_state_dict(weights, strict=False)
     except RuntimeError as exc:
         raise CheckpointError(f"model.pt does not fit a {config.model} model: {str(exc).splitlines()[-1].strip()}") from None
-    missing = [k for k in result.missing_keys if not k.endswith("." + MASK_BUFFER)]
+    missing = [k for k in result.missing_keys if not k.endswith("." + FILTER_MASK)]
     if missing or result.unexpected_keys:
         raise CheckpointError(f"model.pt does not fit a {config.model} model: "
                               f"{(missing + result.unexpected_keys)[0]} is {'missing' if missing else 'unexpected'}")
     if masked_layers(model):
         compact(model, None, example_inputs=torch.zeros(1, *arguments["input_shape"]))
         for name in masked_layers(model):
-            del model.get_submodule(name)._buffers[MASK_BUFFER]
+            del model.get_submodule(name)._buffers[FILTER_MASK]
     return model.eval()
 
 

@@ -30,7 +30,9 @@ import numpy as np
 import torch
 from torch import nn
 
-MASK_SUFFIX = ".weight_mask"
+from .masks import WEIGHT_MASK
+
+MASK_SUFFIX = "." + WEIGHT_MASK
 HEADER = "__header__"
 FORMAT = "intrain-sparse-1"
 SPARSE_BELOW_DENSITY = 0.5  # a non-masked floating tensor is stored sparse below this non-zero fraction

@@ -18,6 +18,7 @@ from intrain.cli import main
 from intrain.engine import checkpoint as ckpt
 from intrain.engine.trainer import check_finite_weights
 from intrain.errors import CheckpointError, DivergenceError, TrainingInterrupted
+from intrain.masks import FILTER_MASK
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "intrain"
 TINY = ["train", "--model", "lenet5", "--width", "0.25", "--dataset", "demo", "--subset", "100", "--batch-size", "20",
@@ -51,7 +52,7 @@ def test_checkpoint_holds_the_whole_state_and_loads_weights_only(finished_run):
     state = ckpt.load_checkpoint(finished_run / ckpt.CHECKPOINT)
     assert set(ckpt.REQUIRED_KEYS) <= state.keys()
     assert state["epoch"] == 2 and len(state["history"]) == 2 and state["config"]["method"] == "pwt"
-    assert any(key.endswith("filter_mask") for key in state["model"])
+    assert any(key.endswith(FILTER_MASK) for key in state["model"])
     assert state["optimizer"]["state"] and state["scheduler"]["last_epoch"] == 10
     assert {"python", "numpy", "torch"} <= state["rng"].keys()
     assert oct(os.stat(finished_run / ckpt.CHECKPOINT).st_mode & 0o777) == oct(0o666 & ~ckpt._umask())

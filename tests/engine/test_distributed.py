@@ -99,7 +99,7 @@ def _compaction_worker(rank: int, store: str, out: str) -> None:
         method.on_epoch_begin(epoch)
         train_steps(ddp, optimizer, method, generator, 3)
         if method.on_epoch_end(epoch) is not None:
-            compact(model, optimizer, example_inputs=torch.zeros(1, 1, 7, 7), method=method)
+            method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=torch.zeros(1, 1, 7, 7)).graph)
             ddp = wrap(model, torch.device("cpu"))  # the old wrapper holds the replaced parameters
     with torch.no_grad():
         ddp.eval()(torch.zeros(1, 1, 7, 7))  # DDP broadcasts rank 0's BatchNorm statistics first

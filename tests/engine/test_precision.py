@@ -14,7 +14,7 @@ from intrain.cli import main
 from intrain.compaction import compact
 from intrain.config import TrainConfig
 from intrain.engine.build import apply_memory_format, build
-from intrain.engine.run import compaction_hook
+from intrain.engine.run import step_wrapper
 from intrain.engine.trainer import Trainer, TrainerOptions
 from intrain.export import export_run, load_compact
 from intrain.methods import pwt
@@ -41,8 +41,8 @@ def test_bf16_channels_last_forward_passes_and_compaction_keep_the_layout(monkey
     monkeypatch.setattr("intrain.engine.trainer.F", SimpleNamespace(cross_entropy=cross_entropy))
     trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
                       options=TrainerOptions(epochs=2, recalibrate_bn_batches=1, progress=False, quiet=True,
-                                             amp="bf16", channels_last=True),
-                      method=parts.method, scheduler=parts.scheduler, after_prune=compaction_hook(parts, config))
+                                             amp="bf16", channels_last=True, compact=True),
+                      method=parts.method, scheduler=parts.scheduler, wrap=step_wrapper(config, parts.device))
     trainer.fit()
     assert conv.out_channels == 4 < 8  # compacted twice (8 -> 6 -> 4 filters)
     # every training step and test batch in bf16, on channels-last inputs
@@ -82,7 +82,7 @@ def test_channels_last_compacted_model_computes_what_the_masked_one_did(amp, tol
     2^-8); measured bit-identical here (removed channels only added exact zeros)."""
     model, optimizer, method, x = pruned_channels_last()
     masked = copy.deepcopy(model)
-    compact(model, optimizer, example_inputs=x[:1], method=method)
+    method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=x[:1]).graph)
     apply_memory_format(model, TrainConfig(channels_last=True))
     assert model.features[0].out_channels < masked.features[0].out_channels
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):

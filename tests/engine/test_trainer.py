@@ -58,3 +58,44 @@ def test_batchnorm_statistics_are_re_estimated_after_every_prune_and_at_the_end(
     assert checked == recalibrated
     if method == "pwt":
         assert [r["pruned_filter_fraction"] > 0 for r in trainer.history] == [True] * 3
+
+
+def test_a_pruning_event_is_prune_compact_reattach_rewrap_and_leaves_a_plain_network(monkeypatch):
+    """``Trainer.prune``: the Trainer attaches its method once, tracing the channel structure from its
+    example inputs; every pruning event prunes, compacts (the first traces the model, later ones reuse
+    the graph the previous one kept up to date), re-attaches the method with the compaction's graph
+    (no trace) and re-wraps. After it the compacted layers carry no forward or
+    gradient hook and no mask multiplies anything: a step costs what a plain module's does."""
+    import torch_pruning as tp
+
+    traces, build_dependency = [0], tp.DependencyGraph.build_dependency
+
+    def counted(self, *args, **kwargs):
+        traces[0] += 1
+        return build_dependency(self, *args, **kwargs)
+
+    monkeypatch.setattr(tp.DependencyGraph, "build_dependency", counted)
+    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=2, batch_size=32,
+                         method="pwt", criterion="l1", target=0.5, seed=1, device="cpu")
+    parts = build(config)
+    convs = [m for m in parts.model.modules() if isinstance(m, nn.Conv2d)]
+    widths = [c.out_channels for c in convs]
+    wrapped = []
+    trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader,
+                      options=TrainerOptions(epochs=2, progress=False, quiet=True, recalibrate_bn_batches=1, compact=True),
+                      method=parts.method, scheduler=parts.scheduler, wrap=lambda model: wrapped.append(model) or model)
+    assert parts.method.model is parts.model and traces[0] == 1  # attached and traced once, before any step
+    assert tuple(trainer.example_inputs.shape) == (1, *parts.train_loader.input_shape)
+    assert not any(m._forward_pre_hooks or m._forward_hooks for m in parts.model.modules())
+    trainer.fit()
+    assert [r["prune_seconds"] > 0 for r in trainer.history] == [True, True]
+    assert traces[0] == 1 + 1 and len(wrapped) == 1 + 2  # the first compaction traces, the second reuses its graph
+    assert all(c.out_channels < w for c, w in zip(convs, widths))  # the same modules, compacted twice
+    assert parts.method.model is parts.model and {id(p) for p in parts.method.layers[0].params} <= {
+        id(p) for p in parts.model.parameters()}  # re-attached to the new parameters
+    assert [id(p) for g in trainer.optimizer.param_groups for p in g["params"]] == [
+        id(p) for p in parts.model.parameters()]
+    assert not any(p._backward_hooks for p in parts.model.parameters())
+    assert not any(m._forward_pre_hooks or m._forward_hooks or m._backward_hooks or "forward" in vars(m)
+                   for m in parts.model.modules())
+    assert all(bool(layer.mask.all()) for layer in parts.method.layers)

@@ -118,7 +118,7 @@ def test_the_issues_examples(build, fragment):
 def test_ra_range_bound_is_where_eq1_stops_pruning():
     """range - epsilon = -sqrt(3) is the edge: for uniform weights (mu = sqrt(3) sigma of |K|) the lower
     threshold is 0 there, and just above it a uniform layer loses a few weights."""
-    from intrain.methods.ra import update_masks
+    from intrain.methods.ra_eq1 import update_masks
     from intrain.validation import RA_MIN_LOWER_FACTOR
 
     assert RA_MIN_LOWER_FACTOR == pytest.approx(-math.sqrt(3))

@@ -162,3 +162,41 @@ def test_cubic_reach_schedule_prunes_early_and_then_leaves_the_network_alone():
 
     assert fractions("cubic") == [pytest.approx(0.45)] + [pytest.approx(0.5)] * 3
     assert fractions("linear") == [pytest.approx(0.25)] + [pytest.approx(0.5)] * 3
+
+
+def gradient_hooks(net):
+    return {name: len(p._backward_hooks or {}) for name, p in net.named_parameters() if p._backward_hooks}
+
+
+def test_gradients_are_masked_on_the_layers_with_pruned_filters_only_and_after_loading_masks():
+    """A layer with every filter kept has no gradient hook (after a compaction: none at all); one with
+    a pruned filter has one per parameter from the prune on, and so has a fresh method's model after
+    a masked state is loaded into it (a resume): Adam cannot revive the pruned filter either way."""
+    net = conv_net()
+    opt = torch.optim.Adam(net.parameters())
+    method = pwt(target=0.5, epochs=1, criterion="l1").attach(net, opt, example_inputs=torch.zeros(1, 1, 4, 4))
+    assert gradient_hooks(net) == {}
+    set_filter_l1(net[3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.45])
+    with torch.no_grad():
+        net[0].weight.mul_(100)  # keep conv 0 out of a 25% global ranking
+    method.scope = "global"
+    method.prune_to(0.25)  # 3 of 10 filters, all from the second conv
+    assert gradient_hooks(net) == {"3.weight": 1, "3.bias": 1, "4.weight": 1, "4.bias": 1}
+    state, method_state = net.state_dict(), method.state_dict()
+    method.detach()
+
+    fresh = conv_net()
+    fresh_opt = torch.optim.Adam(fresh.parameters())
+    fresh_method = pwt(target=0.5, epochs=1, criterion="l1").attach(fresh, fresh_opt,
+                                                                     example_inputs=torch.zeros(1, 1, 4, 4))
+    fresh.load_state_dict(state)
+    fresh_method.load_state_dict(method_state)
+    assert set(gradient_hooks(fresh)) == {"3.weight", "3.bias", "4.weight", "4.bias"}
+    pruned = ~fresh[3].filter_mask
+    x, y = torch.randn(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    for _ in range(3):
+        fresh_opt.zero_grad()
+        nn.functional.cross_entropy(fresh(x), y).backward()
+        fresh_opt.step()
+    assert int(pruned.sum()) == 3 and torch.count_nonzero(fresh[3].weight[pruned]) == 0
+    assert torch.count_nonzero(fresh[4].bias[pruned]) == 0

@@ -11,14 +11,14 @@ from torch.nn.utils import prune as torch_prune
 from intrain.cli import main
 from intrain.errors import ConfigError
 from intrain.methods import ra, scratch
+from intrain.masks import WEIGHT_MASK
 from intrain.methods.ra import (
     RedundancyAwareTraining,
     partition_by_sensitivity,
     partition_by_type,
     probe_sensitivity,
-    thresholds,
-    update_masks,
 )
+from intrain.methods.ra_eq1 import MaskUpdate, eq1_pruned_fraction, thresholds, update_masks
 
 # |K| = [0.1, 0.2, 0.3, 0.4, 1.0]: mu = 0.4, population sigma = sqrt(0.1)
 LAYER = torch.tensor([0.1, -0.2, 0.3, -0.4, 1.0])
@@ -110,7 +110,7 @@ def test_masks_live_in_the_state_dict_and_detach_restores_the_plain_forward():
         method.on_step_end()
         masked = net(x)
         state = {k: v.clone() for k, v in net.state_dict().items()}
-    assert "0.weight_mask" in state and "0.weight" in state and (state["0.weight_mask"] == 0).any()
+    assert f"0.{WEIGHT_MASK}" in state and "0.weight" in state and (state[f"0.{WEIGHT_MASK}"] == 0).any()
     fresh = small_net()
     fresh_method = ra(range_=0.5, epsilon=0.1, partition="none")
     with fresh_method.attached(fresh):
@@ -222,9 +222,9 @@ def test_scratch_refuses_a_run_without_masks_or_of_another_model(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         scratch(tmp_path)
     torch.save({"model": small_net().state_dict()}, tmp_path / "model.pt")
-    with pytest.raises(ConfigError, match="no 'weight_mask' buffers"):
+    with pytest.raises(ConfigError, match=f"no '{WEIGHT_MASK}' buffers"):
         scratch(tmp_path)
-    torch.save({"model": {"0.weight_mask": torch.ones(2, 2, dtype=torch.bool)}}, tmp_path / "model.pt")
+    torch.save({"model": {f"0.{WEIGHT_MASK}": torch.ones(2, 2, dtype=torch.bool)}}, tmp_path / "model.pt")
     with pytest.raises(ConfigError, match="does not match"):
         scratch(tmp_path).attach(small_net())
 
@@ -289,7 +289,6 @@ def test_ra_config_errors_are_one_line(changes, fragment):
 # ---------------------------------------------------------------------- moments options (issue #12)
 def test_signed_moments_are_those_of_k_itself():
     # K = [0.1, -0.2, 0.3, -0.4, 1.0]: mean 0.16, E[k^2] 0.26, sigma = sqrt(0.2344) = 0.48415
-    from intrain.methods.ra import MaskUpdate
 
     sigma = math.sqrt(0.26 - 0.16 ** 2)
     lower, upper = thresholds([LAYER.abs()], range_=0.0, epsilon=0.2, sums=[LAYER.sum()])
@@ -305,7 +304,6 @@ def test_signed_moments_are_those_of_k_itself():
 
 def test_kept_moments_ignore_the_pruned_weights():
     # kept |K| = [0.4, 1.0]: mu 0.7, sigma 0.3 -> l = 0.64, u = 0.76: 0.4 is pruned (over all: in the band)
-    from intrain.methods.ra import MaskUpdate
 
     for kept, expected in ((False, [0, 0, 0, 1, 1]), (True, [0, 0, 0, 0, 1])):
         mask = torch.tensor([0.0, 0, 0, 1, 1])
@@ -342,7 +340,6 @@ def he_conv_uniform_linear():
 
 
 def test_eq1_fraction_is_everything_on_uniform_weights_and_the_gaussian_tail_on_normal_ones():
-    from intrain.methods.ra import eq1_pruned_fraction
 
     assert eq1_pruned_fraction(uniform_net()[0].weight, 2.0, 0.1) == 1.0
     assert eq1_pruned_fraction(uniform_net()[3].weight, 2.0, 0.1) == 1.0
@@ -435,7 +432,6 @@ def test_cli_refuses_default_initialised_layers_in_one_line_and_reinit_fixes_it(
 def test_caffe_xavier_and_small_gaussian_inits():
     from intrain.config import TrainConfig
     from intrain.engine.build import build
-    from intrain.methods.ra import eq1_pruned_fraction
 
     common = dict(model="lenet5", dataset="demo", subset=100, epochs=1)
     xavier = build(TrainConfig(**common, init="xavier")).model

@@ -60,7 +60,8 @@ def test_compacted_model_computes_what_the_masked_one_did(name, size):
         optimizer.step()
     method.prune_to(0.5)
     masked = copy.deepcopy(model)
-    result = compact(model, optimizer, example_inputs=x[:1], method=method)
+    result = compact(model, optimizer, example_inputs=x[:1])
+    method.reattach(optimizer, graph=result.graph)
     assert result.params_after < result.params_before
     for train in (False, True):
         outputs = []

@@ -73,6 +73,7 @@ from torch import nn
 from intrain.costs.probe import Call, probe
 from intrain.costs.results import CostSummary, LayerCost, MemoryAccess
 from intrain.errors import ConfigError
+from intrain.masks import FILTER_MASK, weight_mask
 
 MODES = ("structured", "nonzero")
 
@@ -81,11 +82,11 @@ def _kept_filters(module: nn.Module) -> torch.Tensor:
     """bool [C_out]: the ``filter_mask`` buffer if present, else filters with a non-zero weight."""
     weight = module.weight.detach()
     out = weight.shape[0]
-    mask = getattr(module, "filter_mask", None)
+    mask = getattr(module, FILTER_MASK, None)
     if mask is not None:
         if mask.numel() != out:
             raise ConfigError(
-                f"filter_mask has {mask.numel()} entries but the layer has {out} filters"
+                f"{FILTER_MASK} has {mask.numel()} entries but the layer has {out} filters"
             )
         return mask.detach().reshape(out).bool().cpu()
     return _effective_nonzero(module).reshape(out, -1).any(dim=1).cpu()
@@ -94,7 +95,7 @@ def _kept_filters(module: nn.Module) -> torch.Tensor:
 def _effective_nonzero(module: nn.Module) -> torch.Tensor:
     """bool, weight-shaped: weight != 0 and (if there is one) weight_mask != 0."""
     nz = module.weight.detach().ne(0)
-    wmask = getattr(module, "weight_mask", None)
+    wmask = weight_mask(module)
     if wmask is not None:
         nz = nz & wmask.detach().ne(0).reshape(nz.shape)
     return nz

@@ -232,8 +232,10 @@ def load_training_state(state: dict[str, Any], model: nn.Module, optimizer: torc
                         scheduler, method, path: str | os.PathLike) -> None:
     """Load model, optimizer, scheduler and method state into objects of the right shapes.
 
-    ``method`` must already be attached to ``model`` (its mask buffers exist); it is re-attached
-    afterwards so that its hooks see the loaded tensors. Mismatches become :class:`CheckpointError`.
+    ``method`` must already be attached to ``model`` (its mask buffers exist). Everything is loaded
+    into the tensors that exist, so the method's hooks see the loaded values without a re-attach
+    (its ``load_state_dict`` brings what it derives from the masks up to date). Mismatches become
+    :class:`CheckpointError`.
     """
     try:
         model.load_state_dict(state["model"])
@@ -244,7 +246,6 @@ def load_training_state(state: dict[str, Any], model: nn.Module, optimizer: torc
     except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {path} does not fit the model of its own config: {first}") from None
-    method.reattach(optimizer)
 
 
 def config_from_checkpoint(state: dict[str, Any], run_dir: str | os.PathLike):

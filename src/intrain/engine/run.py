@@ -123,18 +123,17 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     trainer = Trainer(
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
         options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
-                               progress=progress, quiet=quiet, amp=config.amp, channels_last=config.channels_last),
+                               progress=progress, quiet=quiet, amp=config.amp, channels_last=config.channels_last,
+                               compact=config.compacts),
         method=parts.method, scheduler=parts.scheduler, callbacks=[checkpointer, append_history],
-        wrapped=wrap(parts.model, parts.device), epoch_cost=meter,
-        after_prune=compaction_hook(parts, config) if config.compacts else None,
-    )
+        wrap=step_wrapper(config, parts.device), epoch_cost=meter,
+    )  # attaches the method
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
               f"({len(parts.train_loader)} batches/epoch, device {parts.device}{ranks}) -> {run_dir}", flush=True)
         for note in (*parts.notes, *config.advisories()):
             print(f"intrain: note: {note}", file=sys.stderr, flush=True)
-    parts.method.attach(parts.model, parts.optimizer)
     if checkpoint is not None:
         resume_trainer(trainer, checkpoint, run_dir / CHECKPOINT)
         if not quiet:
@@ -215,23 +214,11 @@ def data_facts(parts) -> dict[str, Any]:
             "mean": list(spec.mean), "std": list(spec.std)}
 
 
-def compaction_hook(parts, config: TrainConfig | None = None):
-    """The trainer's ``after_prune`` callback that removes pruned filters physically
-    (:func:`~intrain.compaction.compact`): optimizer state carried over, the method re-attached, the
-    DistributedDataParallel wrapper rebuilt. Its time counts as pruning time."""
-    from ..compaction import compact
-
-    example = torch.zeros((1, *parts.train_loader.input_shape), device=parts.device)
-
-    def after_prune(trainer: Trainer, event) -> None:
-        result = compact(trainer.model, trainer.optimizer, example_inputs=example, method=trainer.method)
-        if config is not None:
-            apply_memory_format(trainer.model, config)  # compaction made new tensors
-        trainer.wrapped = wrap(trainer.model, parts.device)
-        event.seconds += result.seconds
-        event.details["compaction"] = result.as_dict()
-
-    return after_prune
+def step_wrapper(config: TrainConfig, device: torch.device):
+    """The trainer's ``wrap``: what the training step calls, built from the model at the start and
+    after every compaction (which makes new tensors): the model in the run's memory format, wrapped
+    in DistributedDataParallel when distributed."""
+    return lambda model: wrap(apply_memory_format(model, config), device)
 
 
 def cost_meter(config: TrainConfig, parts) -> EpochCostMeter:

@@ -1,7 +1,8 @@
 """The training loop: readable in one sitting.
 
 Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``), let
-the method prune (``method.on_epoch_end``), re-estimate BatchNorm statistics after a prune (stale
+the method prune and, with compaction, make the pruned network smaller (:meth:`Trainer.prune`: prune,
+compact, re-attach, re-wrap), re-estimate BatchNorm statistics after a prune (stale
 statistics make eval-mode accuracy collapse; training itself does not use them, so this costs
 evaluation time), evaluate on the test set, and hand a record of the epoch to the callbacks
 (history file, checkpoint).
@@ -18,7 +19,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
@@ -41,6 +42,7 @@ class TrainerOptions:
     quiet: bool = False  # no per-epoch line either
     amp: str = "off"  # autocast dtype for forward passes: off, bf16, fp16 (fp16: with a gradient scaler)
     channels_last: bool = False  # inputs in channels-last memory order (the model's tensors: see build)
+    compact: bool = False  # remove pruned filters physically after every pruning event (Trainer.prune)
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -58,21 +60,22 @@ class Trainer:
         options: TrainerOptions,
         method: PruningMethod | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        after_prune: Callable[["Trainer", PruneEvent], None] | None = None,
         callbacks: Iterable[EpochCallback] = (),
-        wrapped: nn.Module | None = None,
+        wrap: Callable[[nn.Module], nn.Module] | None = None,
         epoch_cost: Callable[[nn.Module], dict[str, float]] | None = None,
+        example_inputs: torch.Tensor | None = None,
     ) -> None:
         self.model = model
-        # what the training step calls: a DistributedDataParallel wrapper of ``model``, or ``model``
-        self.wrapped = wrapped if wrapped is not None else model
+        # builds what the training step calls from the model (a DistributedDataParallel wrapper, the
+        # memory format): now, and again after every compaction replaced the parameters
+        self.wrap = wrap if wrap is not None else _unwrapped
+        self.wrapped = self.wrap(model)
         self.optimizer = optimizer
         self.train_loader = train_loader
         self.test_loader = test_loader
         self.options = options
         self.method = method if method is not None else PruningMethod()
         self.scheduler = scheduler
-        self.after_prune = after_prune
         self.callbacks = list(callbacks)
         self.epoch = 0  # epochs completed
         self.history: list[dict[str, Any]] = []
@@ -83,11 +86,17 @@ class Trainer:
         self.epoch_cost = epoch_cost
         # fp16 scales the loss so that small gradients survive; steps with inf/NaN gradients are skipped
         self.scaler = torch.amp.GradScaler("cuda") if options.amp == "fp16" else None
+        # one zero example shaped like the training inputs: the channel structure is traced from it
+        # (once per attach) and compaction traces the model with it
+        self.example_inputs = example_inputs if example_inputs is not None else _zero_example(train_loader, model)
+        self._graph = None  # the dependency graph the last compaction returned (Trainer.prune)
+        if self.method.model is None:
+            # the run's one attach: mask buffers registered (a checkpoint can then be loaded into
+            # them), hooks installed, the channel structure traced from the example inputs
+            self.method.attach(model, optimizer, example_inputs=self.example_inputs)
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> list[dict[str, Any]]:
-        if self.method.model is None:
-            self.method.attach(self.model, self.optimizer)
         while self.epoch < self.options.epochs:
             record = self.run_epoch(self.epoch)
             self.epoch += 1
@@ -132,9 +141,7 @@ class Trainer:
         lr = self.optimizer.param_groups[0]["lr"]  # the rate of the epoch's first step
         start = time.perf_counter()
         train_loss, train_accuracy = self.train_one_epoch(epoch)
-        event = self.method.on_epoch_end(epoch)
-        if event is not None and self.after_prune is not None:
-            self.after_prune(self, event)
+        event = self.prune(epoch)
         last = epoch + 1 == self.options.epochs
         if last:  # the final model's statistics, from its final weights (pruned or not): training time
             self._recalibrate(epoch)
@@ -159,6 +166,35 @@ class Trainer:
             "eval_seconds": time.perf_counter() - eval_start,
             **cost,
         }
+
+    def prune(self, epoch: int) -> PruneEvent | None:
+        """The end of epoch ``epoch``'s pruning, in one step; returns the method's event, if any.
+
+        1. prune: the method zeroes and masks what its schedule asks for (``on_epoch_end``);
+        2. compact (``options.compact``): the pruned filters are removed physically; the optimizer's
+           parameter groups point at the new, smaller parameters and their state is sliced (the
+           model is traced at the first compaction; later ones reuse the graph the previous one
+           returned, which its pruning kept up to date, as Torch-Pruning's own pruners do);
+        3. re-attach: the method's hooks move to the new parameters, its channel structure read from
+           the compaction's own dependency graph (no second trace);
+        4. re-wrap: what the step calls (DistributedDataParallel, the memory format) is rebuilt over
+           the new parameters.
+
+        Steps 2-4 count as the event's pruning time (``event.seconds``).
+        """
+        event = self.method.on_epoch_end(epoch)
+        if event is None or not self.options.compact:
+            return event
+        from ..compaction import compact
+
+        start = time.perf_counter()
+        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs, graph=self._graph)
+        self._graph = result.graph
+        self.method.reattach(self.optimizer, graph=result.graph)
+        self.wrapped = self.wrap(self.model)
+        event.seconds += time.perf_counter() - start
+        event.details["compaction"] = result.as_dict()
+        return event
 
     def _recalibrate(self, epoch: int) -> None:
         if self.options.recalibrate_bn_batches == 0:
@@ -277,6 +313,23 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, max_batches: int)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     model.train(was_training)
+
+
+def _unwrapped(model: nn.Module) -> nn.Module:
+    return model
+
+
+def _zero_example(loader, model: nn.Module) -> torch.Tensor | None:
+    """One all-zero input shaped like the loader's batches (``loader.input_shape``), on the model's
+    device; None when the loader does not say its input shape."""
+    shape = getattr(loader, "input_shape", None)
+    if shape is None:
+        return None
+    parameter = next(model.parameters(), None)
+    if parameter is None:
+        return torch.zeros((1, *shape))
+    dtype = parameter.dtype if parameter.is_floating_point() else None
+    return torch.zeros((1, *shape), dtype=dtype, device=parameter.device)
 
 
 def _progress(iterable, total: int, description: str, options: TrainerOptions):

@@ -2,7 +2,7 @@
 
 A method is attached to a model and its optimizer, then told what happened through named events::
 
-    method.attach(model, optimizer)
+    method.attach(model, optimizer, example_inputs=x[:1])  # example_inputs: optional, see attach
     for epoch in range(epochs):
         method.on_epoch_begin(epoch)
         for batch in loader:
@@ -95,6 +95,7 @@ class PruningMethod:
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self._stack: ExitStack | None = None
+        self.example_inputs: torch.Tensor | None = None  # a batch the model accepts (see attach)
         self.iteration = 0
         self._reset_order()
 
@@ -105,8 +106,15 @@ class PruningMethod:
                 setattr(cls, name, _ordered(vars(cls)[name]))
 
     # ------------------------------------------------------------------ lifecycle
-    def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> "PruningMethod":
-        """Bind to ``model`` and its ``optimizer``; hooks are installed until :meth:`detach`."""
+    def attach(self, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, *,
+               example_inputs: torch.Tensor | None = None) -> "PruningMethod":
+        """Bind to ``model`` and its ``optimizer``; hooks are installed until :meth:`detach`.
+
+        ``example_inputs`` (a batch the model accepts; only its shape, dtype and device matter) lets a
+        method that needs the model's channel structure (filter pruning) trace it now, once; without
+        it such a method traces on the model's first training forward pass. It is kept for
+        :meth:`reattach`.
+        """
         if self.model is not None:
             raise IntrainError(f"{type(self).__name__} is already attached; call detach() first")
         if not isinstance(model, nn.Module):
@@ -119,6 +127,8 @@ class PruningMethod:
         # model its method is attached to (see attached_method)
         vars(model)[ATTACHED] = weakref.ref(self)
         self.model, self.optimizer = model, optimizer
+        if example_inputs is not None:
+            self.example_inputs = example_inputs
         self._reset_order()
         self._stack = ExitStack()
         try:
@@ -144,7 +154,9 @@ class PruningMethod:
             self.detach()
 
     def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
-        """Reinstall hooks after the model's parameters were replaced (compaction) or re-created.
+        """Reinstall hooks after the model's parameters were replaced (compaction): hooks and
+        per-parameter references held the old ones. Loading a state (weights, masks, a method state)
+        into the same tensors needs no re-attach.
 
         ``graph`` is the model's Torch-Pruning dependency graph after the change when the caller has
         one (:attr:`intrain.compaction.CompactionResult.graph`): a method that reads the channel

@@ -11,8 +11,9 @@ He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global
 layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking
 put 49 of conv2's 50 filters at the bottom.
 
-Models intrain did not define (torchvision's, timm's) work the same way. On the first forward pass
-the method traces the model's channel structure with Torch-Pruning's dependency graph
+Models intrain did not define (torchvision's, timm's) work the same way. When it attaches (given
+``example_inputs``; else on the first training forward pass) the method traces the model's channel
+structure, once, with Torch-Pruning's dependency graph
 (:func:`intrain.compaction.channel_structure_in_graph`): layers tied by residual additions or
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
@@ -73,12 +74,12 @@ class FilterPruning(PruningMethod):
         self._original: dict[str, int] = {}
         self.activations: criteria.ActivationMeans | None = None
         # layers whose filters are tied by residual additions, pruned together (names), and the
-        # modules that carry their channels: traced on the first forward pass and at every attach after
+        # modules that carry their channels: traced once per attach (see _install)
         self.groups: list[list[str]] | None = None
         self.followers: list[Follower] = []
-        self._example_input: torch.Tensor | None = None  # one zero example, shaped like the inputs
         self._traced = False
         self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
+        self._gradient_masked: set[torch.nn.Module] = set()  # modules whose parameters have gradient hooks
 
     # ------------------------------------------------------------------ lifecycle
     def _install(self, stack: ExitStack) -> None:
@@ -88,14 +89,15 @@ class FilterPruning(PruningMethod):
         for layer in self.layers:
             ensure_mask(layer)
             self._original.setdefault(layer.name, layer.num_filters)
-        stack.enter_context(masked_gradients(self.layers))
+        self._gradient_masked = set()
+        self._mask_gradients(self.layers)
         self.followers, self._traced = [], False
-        if self._example_input is None:
+        if self._handed_graph is not None or self.example_inputs is not None:
+            self._trace_structure(self._handed_graph)  # once per attach: from the graph handed over, or traced now
+        else:  # no example inputs given: trace on the first training forward pass
             # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
             handle = self.model.register_forward_pre_hook(lambda module, inputs: self._on_forward(inputs))
             stack.callback(handle.remove)
-        if self._handed_graph is not None or self._example_input is not None:
-            self._trace_structure(self._handed_graph)
         if self.criterion == "mean-activation":
             previous = self.activations
             self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
@@ -104,16 +106,17 @@ class FilterPruning(PruningMethod):
             stack.enter_context(self.activations.recording())
 
     def _on_forward(self, inputs: tuple) -> None:
-        """From a forward pre-hook: keep one zero example shaped like the model's input, and trace
-        the channel structure with it on the first training-mode pass (before its backward)."""
+        """From a forward pre-hook (attached without example inputs): keep one zero example shaped
+        like the model's input, and trace the channel structure with it on the first training-mode
+        pass (before its backward)."""
         from ..compaction import tracing
 
         if tracing(self.model):
             return  # a dependency-graph trace's own forward pass
-        if self._example_input is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
+        if self.example_inputs is None and inputs and torch.is_tensor(inputs[0]) and inputs[0].dim() > 0:
             x = inputs[0]
-            self._example_input = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        if (self._example_input is not None and not self._traced and self.model.training
+            self.example_inputs = torch.zeros((1, *x.shape[1:]), dtype=x.dtype, device=x.device)
+        if (self.example_inputs is not None and not self._traced and self.model.training
                 and not torch.is_inference_mode_enabled()):
             self._trace_structure()
 
@@ -133,7 +136,7 @@ class FilterPruning(PruningMethod):
         from ..compaction import channel_structure_in_graph, dependency_graph
 
         if graph is None:
-            graph = dependency_graph(self.model, self._example_input)
+            graph = dependency_graph(self.model, self.example_inputs)
         names = {module: name for name, module in self.model.named_modules()}
         structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
                                                {layer.name: names.get(layer.norm) for layer in self.layers})
@@ -141,7 +144,17 @@ class FilterPruning(PruningMethod):
         self.groups = [list(g) for g in structure.groups]
         self.followers = build_followers(self.model, self.layers, structure.followers)
         sync_followers(self.followers, self.optimizer)
-        self._stack.enter_context(masked_gradients(self.followers))
+        self._mask_gradients(self.followers)
+
+    def _mask_gradients(self, layers: list[PrunableLayer] | list[Follower]) -> None:
+        """Gradient masks (:func:`~intrain.masks.masked_gradients`, until detach) on the parameters of
+        those of ``layers`` that have a pruned filter and none yet. A layer with every filter kept gets
+        none: it needs none, and right after a compaction that is every layer, whose steps then cost
+        what a plain module's do (``benchmarks/step_overhead.py``). Called wherever masks change."""
+        fresh = [layer for layer in layers if layer.module not in self._gradient_masked and not bool(layer.mask.all())]
+        if fresh:
+            self._stack.enter_context(masked_gradients(fresh))
+            self._gradient_masked.update(layer.module for layer in fresh)
 
     def coupled_layers(self) -> list[list[int]]:
         """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
@@ -215,7 +228,7 @@ class FilterPruning(PruningMethod):
         of its members' scores, and pruning it prunes that filter in every member.
         """
         if not self._traced:
-            if self._example_input is not None:
+            if self.example_inputs is not None:
                 self._trace_structure()
             elif any(is_depthwise(m) for m in self.model.modules()):
                 raise IntrainError("PWT traces a model's depthwise convolutions on its first forward pass: run one "
@@ -237,6 +250,8 @@ class FilterPruning(PruningMethod):
                 prune_filters(self.layers[i], fresh, self.optimizer)
                 pruned += int(fresh.numel())
         sync_followers(self.followers, self.optimizer)
+        self._mask_gradients(self.layers)
+        self._mask_gradients(self.followers)
         return pruned
 
     # ------------------------------------------------------------------ reporting and state
@@ -262,6 +277,10 @@ class FilterPruning(PruningMethod):
         self._original.update({str(k): int(v) for k, v in state.get("original", {}).items()})
         if self.activations is not None and "activations" in state:
             self.activations.load_state_dict(state["activations"])
+        if self.model is not None:  # masks loaded into the model: its followers' channels follow them
+            sync_followers(self.followers, self.optimizer)
+            self._mask_gradients(self.layers)
+            self._mask_gradients(self.followers)
 
 
 def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:

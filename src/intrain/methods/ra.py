@@ -29,9 +29,8 @@ run (:class:`~intrain.errors.DeadLayerError`, checked at every trace point and e
 back once ``|w| > u``. ``torch.nn.utils.prune`` instead multiplies the gradient by ``T``: a pruned
 weight would be frozen for good. ``W`` stays the layer's ``weight`` Parameter (same state_dict key,
 same optimizer entry) and ``T`` is a 0/1 buffer ``weight_mask`` on the layer, so both are saved and
-restored with the model. The masked forward is installed on the layer instance while the method is
-attached (:func:`masked_forward`): ``torch.nn.utils.parametrize`` would have renamed the
-``weight`` key, which the rest of the package and saved runs rely on.
+restored with the model (:mod:`intrain.masks.weights`, whose straight-through masked forward is
+installed while the method is attached). Eq. 1 and the mask update are :mod:`intrain.methods.ra_eq1`.
 
 **Stage-wise pruning (Section 3.2, Algorithm 1).** Layers are grouped into classes of consecutive
 layers. At iteration ``i`` (0-based) the first ``min(m, i // extending_interval + 1)`` classes are
@@ -47,11 +46,10 @@ from __future__ import annotations
 import copy
 import itertools
 import time
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
-from functools import partial
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
 from itertools import islice
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -59,198 +57,17 @@ from torch import nn
 
 from .. import validation
 from ..errors import ConfigError, DeadLayerError, IntrainError
+from ..masks import ensure_weight_mask, mask_sparsity, masked_forward, weight_mask
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
+from .ra_eq1 import MaskUpdate, eq1_pruned_fraction
 
-MASK_BUFFER = "weight_mask"
 PARTITIONS = ("type", "sensitivity", "none")
 MOMENTS = ("magnitude", "signed")
 MOMENTS_OVER = ("all", "kept")
 MOMENTS_AT = ("step", "start")
 REINITS = ("none", "he-normal")
 DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
-
-
-# ---------------------------------------------------------------------- Eq. 1 and the mask update
-def thresholds(
-    magnitudes: Sequence[torch.Tensor],
-    range_: float,
-    epsilon: float,
-    *,
-    counts: torch.Tensor | None = None,
-    factors: torch.Tensor | None = None,
-    sums: Sequence[torch.Tensor] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
-    1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
-    and population variance of ``|K|``; the arithmetic runs once on stacked per-layer sums (no
-    host synchronisation, few kernels whatever the number of layers). ``counts`` (the ``n`` of each
-    layer, float32) and ``factors`` (``[[range − ε], [range + ε]]``, float32) may be passed
-    precomputed, as :class:`MaskUpdate` does. ``sums`` replaces ``Σ|k|`` by another first moment:
-    ``Σk`` gives the mean and standard deviation of ``K`` itself (``moments="signed"``), since
-    ``Σ|k|² = Σk²``."""
-    if counts is None:
-        counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
-    if factors is None:
-        factors = _factors(range_, epsilon, magnitudes[0].device)
-    first = sums if sums is not None else [m.sum() for m in magnitudes]
-    mean = torch.stack(list(first)).float().div_(counts)
-    std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
-    std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
-    lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
-    return lower, upper
-
-
-def _factors(range_: float, epsilon: float, device: torch.device) -> torch.Tensor:
-    """``[[range − ε], [range + ε]]`` in float32: σ times it is what ``σ * (range ∓ ε)`` computes on a
-    float32 tensor (the Python scalar is rounded to float32 too)."""
-    return torch.tensor([[range_ - epsilon], [range_ + epsilon]], dtype=torch.float32, device=device)
-
-
-@dataclass
-class MaskUpdate:
-    """The tensors one pruning step touches: weights, their 0/1 masks, and preallocated scratch
-    (one magnitude buffer per layer, views of one flat buffer, and one comparison buffer shared by
-    all), the per-layer element counts, and the Eq. 1 factors of each ``(range, ε)`` used."""
-
-    weights: list[torch.Tensor]
-    masks: list[torch.Tensor]
-    magnitudes: list[torch.Tensor]
-    tests: list[torch.Tensor]
-    counts: torch.Tensor
-    factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
-    signed: bool = False  # μ, σ of K instead of |K|
-    kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
-
-    @classmethod
-    def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
-        sizes = [w.numel() for w in weights]
-        magnitude = weights[0].new_empty(sum(sizes)) if weights else torch.empty(0)
-        test = weights[0].new_empty(max(sizes)) if weights else torch.empty(0)
-        magnitudes = [m.view(w.shape) for m, w in zip(magnitude.split(sizes), weights)]
-        tests = [test[:n].view(w.shape) for n, w in zip(sizes, weights)]
-        counts = torch.tensor(sizes, dtype=torch.float32, device=magnitude.device)
-        return cls(list(weights), list(masks), magnitudes, tests, counts)
-
-    def first(self, layers: int) -> "MaskUpdate":
-        """The step restricted to the first ``layers`` layers (same buffers)."""
-        return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
-                          self.counts[:layers], signed=self.signed, kept=self.kept)
-
-    @torch.no_grad()
-    def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eq. 1's ``(l, u)`` of every layer now (same moments as an update)."""
-        return self._thresholds(range_, epsilon)
-
-    @torch.no_grad()
-    def lower_thresholds(self, range_: float, epsilon: float) -> torch.Tensor:
-        """Eq. 1's ``l`` of every layer now, as the next update would compute it (same moments)."""
-        return self._thresholds(range_, epsilon)[0]
-
-    def _thresholds(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-        factors = self.factor_cache.get((range_, epsilon))
-        if factors is None:
-            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
-        for weight, magnitude in zip(self.weights, self.magnitudes):
-            torch.abs(weight, out=magnitude)
-        if not (self.signed or self.kept):
-            return thresholds(self.magnitudes, range_, epsilon, counts=self.counts, factors=factors)
-        counts, magnitudes, sums = self.counts, self.magnitudes, None
-        if self.kept:
-            magnitudes = [m * t for m, t in zip(self.magnitudes, self.masks)]
-            counts = torch.stack([t.sum() for t in self.masks]).float().clamp_min_(1)
-        if self.signed:
-            sums = [(w * t).sum() if self.kept else w.sum() for w, t in zip(self.weights, self.masks)]
-        return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums)
-
-    @torch.no_grad()
-    def __call__(self, range_: float, epsilon: float,
-                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
-        """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
-
-            T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
-
-        As ``l ≤ u``, ``(|w| > u) ≤ (|w| ≥ l)`` and the update is one ``clamp(T, min=|w| > u,
-        max=|w| ≥ l)``. Float compares into preallocated buffers (``|w| ≥ l`` overwrites ``|w|``,
-        read for the last time): on CPU these vectorise, where bool compares and bool/float mixing
-        run several times slower. Per layer, 6 kernels on its weights and none on the host; the
-        thresholds of all layers take a fixed handful.
-        """
-        if not self.weights:
-            return
-        if bounds is None:
-            lower, upper = self._thresholds(range_, epsilon)
-        else:  # thresholds fixed earlier (moments_at="start"): only |w| is needed
-            for weight, magnitude in zip(self.weights, self.magnitudes):
-                torch.abs(weight, out=magnitude)
-            lower, upper = bounds[0][: len(self.weights)], bounds[1][: len(self.weights)]
-        for magnitude, mask, above, low, up in zip(self.magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
-            torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
-                        out=mask)
-
-
-def update_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], range_: float, epsilon: float) -> None:
-    """One pruning step on ``(weight, mask)`` pairs (see :class:`MaskUpdate`; it allocates here)."""
-    MaskUpdate.allocate(weights, masks)(range_, epsilon)
-
-
-# ---------------------------------------------------------------------- the masked forward
-class _StraightThroughMask(torch.autograd.Function):
-    """``W ⊙ T`` forward; the gradient with respect to ``W ⊙ T`` passes to all of ``W`` unchanged."""
-
-    @staticmethod
-    def forward(ctx, weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return weight * mask
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return grad, None
-
-
-def effective_weight(module: nn.Module, straight_through: bool) -> torch.Tensor:
-    """``W ⊙ T``: straight-through for RA (recovery), an ordinary product (pruned gradient = 0) else."""
-    mask = getattr(module, MASK_BUFFER)
-    if straight_through:
-        return _StraightThroughMask.apply(module.weight, mask)
-    return module.weight * mask
-
-
-def _masked_forward(module: nn.Module, straight_through: bool, x: torch.Tensor) -> torch.Tensor:
-    weight = effective_weight(module, straight_through)
-    if isinstance(module, nn.Conv2d):
-        return module._conv_forward(x, weight, module.bias)
-    return F.linear(x, weight, module.bias)
-
-
-@contextmanager
-def masked_forward(modules: Sequence[nn.Module], *, straight_through: bool = True) -> Iterator[None]:
-    """Within the block, each Conv2d/Linear in ``modules`` computes with ``weight ⊙ weight_mask``."""
-    for module in modules:
-        module.forward = partial(_masked_forward, module, straight_through)
-    try:
-        yield
-    finally:
-        for module in modules:
-            if "forward" in vars(module):
-                del module.forward
-
-
-def ensure_weight_mask(module: nn.Module) -> torch.Tensor:
-    """The layer's ``weight_mask`` buffer: 1 = kept, 0 = pruned, in the weight's dtype (it follows the
-    module through ``.to()``/``.half()``, and ``W * T`` stays a same-dtype product). Registered
-    all-ones if missing; converted if of another dtype."""
-    mask = getattr(module, MASK_BUFFER, None)
-    if mask is None or mask.shape != module.weight.shape or mask.dtype != module.weight.dtype:
-        kept = torch.ones_like(module.weight) if mask is None or mask.shape != module.weight.shape else mask
-        if mask is not None:
-            delattr(module, MASK_BUFFER)
-        module.register_buffer(MASK_BUFFER, kept.to(module.weight.dtype))
-    return getattr(module, MASK_BUFFER)
-
-
-def mask_sparsity(module: nn.Module) -> float:
-    mask = getattr(module, MASK_BUFFER)
-    return 1.0 - int(mask.count_nonzero()) / mask.numel()
 
 
 # ---------------------------------------------------------------------- partitions (Section 3.2)
@@ -329,20 +146,6 @@ def probe_sensitivity(
     sensitivity = [sensitivity_from_sparsity(s) for s in sparsity]
     classes = [[names[i] for i in c] for c in partition_by_sensitivity(sensitivity, factor)]
     return ProbeResult(done, time.perf_counter() - start, names, sparsity, sensitivity, classes)
-
-
-# ---------------------------------------------------------------------- a layer that Eq. 1 would kill
-def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, moments: str = "magnitude") -> float:
-    """The fraction of ``weight`` that one Eq. 1 step prunes from an all-kept mask (``|w| < l``).
-
-    On PyTorch's default (Kaiming-uniform) initialisation this is 1.0 from range ≈ 1.8 up (|K| is
-    uniform on [0, b]: ``μ + 1.9 σ = 1.05 b``); on a Gaussian it is the normal tail, 94.8% at range 2.
-    """
-    mask = torch.ones_like(weight)
-    step = MaskUpdate.allocate([weight.detach()], [mask])
-    step.signed = moments == "signed"
-    lower = step.lower_thresholds(range_, epsilon)[0]
-    return float((weight.detach().abs() < lower).float().mean())
 
 
 @torch.no_grad()
@@ -428,16 +231,20 @@ class RedundancyAwareTraining(PruningMethod):
         self._modules = dict(prunable_weights(self.model))
         if not self._modules:
             raise ConfigError("the model has no conv or linear layers to prune")
-        self.classes = self._resolve_classes()
-        self.extending_interval = self._resolve_interval()
+        self._configure()
         for name, module in self._modules.items():
-            fresh = getattr(module, MASK_BUFFER, None) is None
+            fresh = weight_mask(module) is None
             mask = ensure_weight_mask(module)
             if self.reinit == "he-normal" and (fresh or bool(mask.all())) and self._start_fraction(module) >= DEAD_START:
                 reinit_he_normal(module)
                 self.reinitialised.append(name)
         self._stages = self._make_stages()
         stack.enter_context(masked_forward(list(self._modules.values()), straight_through=True))
+
+    def _configure(self) -> None:
+        """The classes and the extending interval, from the settings (or a loaded state)."""
+        self.classes = self._resolve_classes()
+        self.extending_interval = self._resolve_interval()
 
     def _resolve_classes(self) -> list[list[str]]:
         names = list(self._modules)
@@ -464,7 +271,7 @@ class RedundancyAwareTraining(PruningMethod):
         """Stage ``k``: the pruning step of the first ``k + 1`` classes (layers in class order, so each
         stage is a prefix of the next; buffers allocated once)."""
         modules = [self._modules[name] for c in self.classes for name in c]
-        step = MaskUpdate.allocate([m.weight for m in modules], [getattr(m, MASK_BUFFER) for m in modules])
+        step = MaskUpdate.allocate([m.weight for m in modules], [weight_mask(m) for m in modules])
         step.signed, step.kept = self.moments == "signed", self.moments_over == "kept"
         ends = itertools.accumulate(len(c) for c in self.classes)
         return [step.first(end) for end in ends]
@@ -523,7 +330,7 @@ class RedundancyAwareTraining(PruningMethod):
     def check_alive(self, kept: dict[str, int] | None = None) -> None:
         """Never silently dead (2): a layer with all of its weights pruned stops the run."""
         for name, module in self._modules.items():
-            count = kept[name] if kept is not None else int(getattr(module, MASK_BUFFER).count_nonzero())
+            count = kept[name] if kept is not None else int(weight_mask(module).count_nonzero())
             if count == 0:
                 raise DeadLayerError(f"RA: every weight of layer '{name}' is pruned at iteration {self.iteration} "
                                      f"(range {self.range:g}): the network is dead; lower --range")
@@ -542,11 +349,11 @@ class RedundancyAwareTraining(PruningMethod):
     def weight_sparsity(self) -> float:
         """Pruned fraction of all conv/linear weights (by their masks)."""
         total = sum(m.weight.numel() for m in self._modules.values())
-        kept = sum(int(getattr(m, MASK_BUFFER).count_nonzero()) for m in self._modules.values())
+        kept = sum(int(weight_mask(m).count_nonzero()) for m in self._modules.values())
         return 1.0 - kept / total if total else 0.0
 
     def _trace_point(self) -> dict[str, Any]:
-        kept = {name: int(getattr(m, MASK_BUFFER).count_nonzero()) for name, m in self._modules.items()}
+        kept = {name: int(weight_mask(m).count_nonzero()) for name, m in self._modules.items()}
         self.check_alive(kept)
         return {
             "iteration": self.iteration,
@@ -599,8 +406,9 @@ class RedundancyAwareTraining(PruningMethod):
         if state.get("classes") is not None:
             self.classes = [list(c) for c in state["classes"]]
             self.requested_interval = int(state["extending_interval"])
-            if self.model is not None:
-                self.reattach(self.optimizer)
+            if self.model is not None:  # the saved classes replace those resolved at attach: stages rebuilt
+                self._configure()
+                self._stages = self._make_stages()
 
 
 def _class_names(classes: Any) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
+from ..masks import WEIGHT_MASK, ensure_weight_mask, mask_sparsity, masked_forward
 from ..reporting.stats import prunable_weights
 from .base import PruningMethod
-from .ra import MASK_BUFFER, ensure_weight_mask, mask_sparsity, masked_forward
 
 MODEL_FILE = "model.pt"
 
@@ -39,10 +39,10 @@ def load_masks(run_dir: str | Path) -> dict[str, torch.Tensor]:
     except Exception as exc:  # unreadable or not a weights-only file
         raise ConfigError(f"masks_from: cannot read {path}: {exc.__class__.__name__}") from None
     state = saved.get("model", saved) if isinstance(saved, dict) else {}
-    suffix = "." + MASK_BUFFER
+    suffix = "." + WEIGHT_MASK
     masks = {key[: -len(suffix)]: value.bool() for key, value in state.items() if key.endswith(suffix)}
     if not masks:
-        raise ConfigError(f"masks_from: {path} has no '{MASK_BUFFER}' buffers (was it an ra run?)")
+        raise ConfigError(f"masks_from: {path} has no '{WEIGHT_MASK}' buffers (was it an ra run?)")
     return masks
 
 
@@ -69,7 +69,7 @@ class FixedMasks(PruningMethod):
                                   "model; use the same --model, --width and dataset as the ra run")
             ensure_weight_mask(module).copy_(mask)
             with torch.no_grad():
-                module.weight.mul_(getattr(module, MASK_BUFFER))
+                module.weight.mul_(getattr(module, WEIGHT_MASK))
         masked = [self._modules[name] for name in self.masks]
         stack.enter_context(masked_forward(masked, straight_through=False))
 

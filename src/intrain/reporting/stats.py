@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..masks import MASK_BUFFER
+from ..masks import FILTER_MASK, masked_weight, weight_mask
 
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
@@ -22,8 +22,8 @@ def nonzero_parameters(model: nn.Module) -> int:
     for module in model.modules():
         for name, p in module.named_parameters(recurse=False):
             values = p.detach()
-            if name == "weight" and hasattr(module, "weight_mask"):
-                values = values * module.weight_mask
+            if name == "weight" and weight_mask(module) is not None:
+                values = values * weight_mask(module)
             total += int(torch.count_nonzero(values))
     return total
 
@@ -32,18 +32,11 @@ def prunable_weights(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, _WEIGHTED)]
 
 
-def effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight the forward pass uses (masked by ``weight_mask`` when the layer has one)."""
-    weight = module.weight.detach()
-    mask = getattr(module, "weight_mask", None)
-    return weight * mask if mask is not None else weight
-
-
 def sparsity(model: nn.Module) -> float:
     """Fraction of conv and linear weights that are zero."""
     zeros = total = 0
     for _, module in prunable_weights(model):
-        weight = effective_weight(module)
+        weight = masked_weight(module).detach()  # what the forward pass uses
         zeros += weight.numel() - int(torch.count_nonzero(weight))
         total += weight.numel()
     return zeros / total if total else 0.0
@@ -54,9 +47,9 @@ def layer_report(model: nn.Module, original_filters: dict[str, int] | None = Non
     original_filters = original_filters or {}
     rows = []
     for name, module in prunable_weights(model):
-        weight = effective_weight(module)
+        weight = masked_weight(module).detach()  # what the forward pass uses
         current = weight.shape[0]
-        mask = getattr(module, MASK_BUFFER, None)
+        mask = getattr(module, FILTER_MASK, None)
         kept = int(mask.sum()) if mask is not None else current
         filters = original_filters.get(name, current)
         rows.append(

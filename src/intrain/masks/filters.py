@@ -29,9 +29,9 @@ from typing import Iterator, Sequence
 import torch
 from torch import nn
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
-MASK_BUFFER = "filter_mask"
+FILTER_MASK = "filter_mask"
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
@@ -59,7 +59,7 @@ class PrunableLayer:
 
     @property
     def mask(self) -> torch.Tensor:
-        return getattr(self.module, MASK_BUFFER)
+        return getattr(self.module, FILTER_MASK)
 
     @property
     def params(self) -> list[nn.Parameter]:
@@ -138,7 +138,7 @@ def follower_channels(module: nn.Module) -> int:
     return module.weight.shape[0] if isinstance(module, nn.Conv2d) else module.num_features
 
 
-def follower_kept(follower: Follower) -> torch.Tensor:
+def _follower_kept(follower: Follower) -> torch.Tensor:
     """bool per follower channel: kept unless every filter it carries is pruned."""
     carried = torch.zeros_like(follower.mask)
     kept = torch.zeros_like(follower.mask)
@@ -152,17 +152,17 @@ def follower_kept(follower: Follower) -> torch.Tensor:
 def sync_followers(followers: Sequence[Follower], optimizer: torch.optim.Optimizer | None) -> None:
     """Prune (zero, mask, clear optimizer state of) every follower channel whose filters are all pruned."""
     for follower in followers:
-        newly = (follower.mask & ~follower_kept(follower)).nonzero().flatten()
+        newly = (follower.mask & ~_follower_kept(follower)).nonzero().flatten()
         prune_filters(follower, newly, optimizer)
 
 
 def ensure_mask(layer: PrunableLayer) -> torch.Tensor:
     """Register the ``filter_mask`` buffer (all kept) if the layer has none, and return it."""
-    if not hasattr(layer.module, MASK_BUFFER) or getattr(layer.module, MASK_BUFFER).numel() != layer.num_filters:
-        if hasattr(layer.module, MASK_BUFFER):
-            delattr(layer.module, MASK_BUFFER)
+    if not hasattr(layer.module, FILTER_MASK) or getattr(layer.module, FILTER_MASK).numel() != layer.num_filters:
+        if hasattr(layer.module, FILTER_MASK):
+            delattr(layer.module, FILTER_MASK)
         layer.module.register_buffer(
-            MASK_BUFFER, torch.ones(layer.num_filters, dtype=torch.bool, device=layer.module.weight.device)
+            FILTER_MASK, torch.ones(layer.num_filters, dtype=torch.bool, device=layer.module.weight.device)
         )
     return layer.mask
 
@@ -180,15 +180,6 @@ def prune_filters(layer: PrunableLayer | Follower, indices: torch.Tensor, optimi
             for value in optimizer.state.get(param, {}).values():
                 if torch.is_tensor(value) and value.shape == param.shape:
                     value[indices] = 0
-
-
-@torch.no_grad()
-def apply_masks(layers: Sequence[PrunableLayer]) -> None:
-    """Zero every masked filter's parameters (after loading weights, say)."""
-    for layer in layers:
-        pruned = (~layer.mask).nonzero().flatten()
-        for param in layer.params:
-            param[pruned] = 0
 
 
 def _mask_hook(mask: torch.Tensor):

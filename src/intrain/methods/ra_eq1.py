@@ -1,0 +1,152 @@
+"""RA's Eq. 1 and its mask update with hysteresis (Dong et al., Section 3.1), on many layers at once.
+
+The arithmetic of one pruning step, apart from the method that schedules it
+(:class:`~intrain.methods.ra.RedundancyAwareTraining`): the thresholds ``(l, u)`` of every layer from
+its weights (:func:`thresholds`), the in-place update of the 0/1 ``weight_mask`` buffers
+(:class:`MaskUpdate`; the buffers themselves are :mod:`intrain.masks.weights`), and the fraction of a
+layer one step would prune (:func:`eq1_pruned_fraction`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+
+
+# ---------------------------------------------------------------------- Eq. 1 and the mask update
+def thresholds(
+    magnitudes: Sequence[torch.Tensor],
+    range_: float,
+    epsilon: float,
+    *,
+    counts: torch.Tensor | None = None,
+    factors: torch.Tensor | None = None,
+    sums: Sequence[torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
+    1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
+    and population variance of ``|K|``; the arithmetic runs once on stacked per-layer sums (no
+    host synchronisation, few kernels whatever the number of layers). ``counts`` (the ``n`` of each
+    layer, float32) and ``factors`` (``[[range − ε], [range + ε]]``, float32) may be passed
+    precomputed, as :class:`MaskUpdate` does. ``sums`` replaces ``Σ|k|`` by another first moment:
+    ``Σk`` gives the mean and standard deviation of ``K`` itself (``moments="signed"``), since
+    ``Σ|k|² = Σk²``."""
+    if counts is None:
+        counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
+    if factors is None:
+        factors = _factors(range_, epsilon, magnitudes[0].device)
+    first = sums if sums is not None else [m.sum() for m in magnitudes]
+    mean = torch.stack(list(first)).float().div_(counts)
+    std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
+    std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
+    lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
+    return lower, upper
+
+
+def _factors(range_: float, epsilon: float, device: torch.device) -> torch.Tensor:
+    """``[[range − ε], [range + ε]]`` in float32: σ times it is what ``σ * (range ∓ ε)`` computes on a
+    float32 tensor (the Python scalar is rounded to float32 too)."""
+    return torch.tensor([[range_ - epsilon], [range_ + epsilon]], dtype=torch.float32, device=device)
+
+
+@dataclass
+class MaskUpdate:
+    """The tensors one pruning step touches: weights, their 0/1 masks, and preallocated scratch
+    (one magnitude buffer per layer, views of one flat buffer, and one comparison buffer shared by
+    all), the per-layer element counts, and the Eq. 1 factors of each ``(range, ε)`` used."""
+
+    weights: list[torch.Tensor]
+    masks: list[torch.Tensor]
+    magnitudes: list[torch.Tensor]
+    tests: list[torch.Tensor]
+    counts: torch.Tensor
+    factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
+    signed: bool = False  # μ, σ of K instead of |K|
+    kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
+
+    @classmethod
+    def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
+        sizes = [w.numel() for w in weights]
+        magnitude = weights[0].new_empty(sum(sizes)) if weights else torch.empty(0)
+        test = weights[0].new_empty(max(sizes)) if weights else torch.empty(0)
+        magnitudes = [m.view(w.shape) for m, w in zip(magnitude.split(sizes), weights)]
+        tests = [test[:n].view(w.shape) for n, w in zip(sizes, weights)]
+        counts = torch.tensor(sizes, dtype=torch.float32, device=magnitude.device)
+        return cls(list(weights), list(masks), magnitudes, tests, counts)
+
+    def first(self, layers: int) -> "MaskUpdate":
+        """The step restricted to the first ``layers`` layers (same buffers)."""
+        return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
+                          self.counts[:layers], signed=self.signed, kept=self.kept)
+
+    @torch.no_grad()
+    def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eq. 1's ``(l, u)`` of every layer now (same moments as an update)."""
+        return self._thresholds(range_, epsilon)
+
+    @torch.no_grad()
+    def lower_thresholds(self, range_: float, epsilon: float) -> torch.Tensor:
+        """Eq. 1's ``l`` of every layer now, as the next update would compute it (same moments)."""
+        return self._thresholds(range_, epsilon)[0]
+
+    def _thresholds(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
+        factors = self.factor_cache.get((range_, epsilon))
+        if factors is None:
+            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
+        for weight, magnitude in zip(self.weights, self.magnitudes):
+            torch.abs(weight, out=magnitude)
+        if not (self.signed or self.kept):
+            return thresholds(self.magnitudes, range_, epsilon, counts=self.counts, factors=factors)
+        counts, magnitudes, sums = self.counts, self.magnitudes, None
+        if self.kept:
+            magnitudes = [m * t for m, t in zip(self.magnitudes, self.masks)]
+            counts = torch.stack([t.sum() for t in self.masks]).float().clamp_min_(1)
+        if self.signed:
+            sums = [(w * t).sum() if self.kept else w.sum() for w, t in zip(self.weights, self.masks)]
+        return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums)
+
+    @torch.no_grad()
+    def __call__(self, range_: float, epsilon: float,
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+        """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
+
+            T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
+
+        As ``l ≤ u``, ``(|w| > u) ≤ (|w| ≥ l)`` and the update is one ``clamp(T, min=|w| > u,
+        max=|w| ≥ l)``. Float compares into preallocated buffers (``|w| ≥ l`` overwrites ``|w|``,
+        read for the last time): on CPU these vectorise, where bool compares and bool/float mixing
+        run several times slower. Per layer, 6 kernels on its weights and none on the host; the
+        thresholds of all layers take a fixed handful.
+        """
+        if not self.weights:
+            return
+        if bounds is None:
+            lower, upper = self._thresholds(range_, epsilon)
+        else:  # thresholds fixed earlier (moments_at="start"): only |w| is needed
+            for weight, magnitude in zip(self.weights, self.magnitudes):
+                torch.abs(weight, out=magnitude)
+            lower, upper = bounds[0][: len(self.weights)], bounds[1][: len(self.weights)]
+        for magnitude, mask, above, low, up in zip(self.magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
+            torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
+                        out=mask)
+
+
+def update_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], range_: float, epsilon: float) -> None:
+    """One pruning step on ``(weight, mask)`` pairs (see :class:`MaskUpdate`; it allocates here)."""
+    MaskUpdate.allocate(weights, masks)(range_, epsilon)
+
+
+# ---------------------------------------------------------------------- a layer that Eq. 1 would kill
+def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, moments: str = "magnitude") -> float:
+    """The fraction of ``weight`` that one Eq. 1 step prunes from an all-kept mask (``|w| < l``).
+
+    On PyTorch's default (Kaiming-uniform) initialisation this is 1.0 from range ≈ 1.8 up (|K| is
+    uniform on [0, b]: ``μ + 1.9 σ = 1.05 b``); on a Gaussian it is the normal tail, 94.8% at range 2.
+    """
+    mask = torch.ones_like(weight)
+    step = MaskUpdate.allocate([weight.detach()], [mask])
+    step.signed = moments == "signed"
+    lower = step.lower_thresholds(range_, epsilon)[0]
+    return float((weight.detach().abs() < lower).float().mean())
