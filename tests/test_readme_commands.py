@@ -136,7 +136,7 @@ def test_readme_raw_image_example_gives_the_runs_own_accuracy(tmp_path, capsys):
     from intrain.export import export_run
 
     run = tmp_path / "run"
-    train(TrainConfig(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1, batch_size=100,
+    train(TrainConfig.of(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1, batch_size=100,
                       device="cpu", out=str(run)), quiet=True)
     export_run(run, "compact", latency=False)
     blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)

@@ -1,10 +1,15 @@
-"""Pruning methods: small objects with named event methods that any training loop can drive."""
+"""Pruning methods: small objects with named event methods that any training loop can drive.
 
+Importing this package registers every method (:mod:`intrain.methods.registry`), in this order.
+"""
+
+from . import registry
 from .base import PruneEvent, PruningMethod
-from .baselines import dense, prt
+from .dense import dense
 from .pwt import FilterPruning, pwt
+from .prt import prt
 from .ra import RedundancyAwareTraining, ra
 from .scratch import FixedMasks, scratch
 
 __all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "dense", "prt",
-           "pwt", "ra", "scratch"]
+           "pwt", "ra", "registry", "scratch"]
