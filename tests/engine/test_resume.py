@@ -159,3 +159,10 @@ def test_pwt_pruning_every_few_steps_killed_mid_epoch_resumes_bit_identical(tmp_
     history = read_history(tmp_path / "killed")
     assert [round(r["pruned_filter_fraction"], 2) for r in history][-1] >= 0.6
 
+
+def test_sfp_killed_mid_epoch_resumes_bit_identical(tmp_path):
+    """Soft Filter Pruning: the zeroed filters regrow from the checkpoint's weights exactly as they
+    would have; the last epoch prunes them for good and compacts."""
+    killed_and_resumed_matches(tmp_path, ["--method", "sfp", "--target", "0.4"])
+    history = read_history(tmp_path / "killed")
+    assert [round(r["pruned_filter_fraction"], 2) for r in history] == [0.4] * EPOCHS

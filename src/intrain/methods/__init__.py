@@ -10,6 +10,7 @@ from .pwt import FilterPruning, pwt
 from .prt import prt
 from .ra import RedundancyAwareTraining, ra
 from .scratch import FixedMasks, scratch
+from .sfp import SoftFilterPruning, sfp
 
-__all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "dense", "prt",
-           "pwt", "ra", "registry", "scratch"]
+__all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "SoftFilterPruning",
+           "dense", "prt", "pwt", "ra", "registry", "scratch", "sfp"]
