@@ -187,16 +187,14 @@ class TrainConfig:
         """This configuration with every default a reader or a resume depends on written out: the
         absolute data folder (``$INTRAIN_DATA_DIR`` or ``./data`` when unset; none for ``demo``), the
         learning rate, the step schedule's interval, the method's own (e.g. PWT's recipe and rate),
-        compaction on or off, and absolute ``out`` and ``masks_from`` folders. ``device`` stays as
-        given (``auto`` resumes anywhere); the device used is in summary.json."""
+        compaction on or off, and an absolute ``out`` folder (the method's paths: its ``resolve``).
+        ``device`` stays as given (``auto`` resumes anywhere); the device used is in summary.json."""
         from .data.datasets import default_data_dir
 
         data_dir = None
         if self.dataset != "demo":
             data_dir = str(Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir())
         own = self.spec.resolve(self.method_config, self)
-        if getattr(own, "masks_from", None):
-            own = dataclasses.replace(own, masks_from=str(Path(own.masks_from).expanduser().absolute()))
         return dataclasses.replace(
             self, method_config=own, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
             lr_step_epochs=self.step_epochs, out=str(Path(self.out).expanduser().absolute()) if self.out else None)

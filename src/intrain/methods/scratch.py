@@ -14,6 +14,7 @@ pruned weights are zeroed when the method attaches and get zero gradient, so the
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,11 @@ def scratch_init_seed(c: ScratchConfig, run_seed: int) -> tuple[int, int]:
     return seed, ra_seed
 
 
+def _resolve(c: ScratchConfig, run) -> ScratchConfig:
+    """The RA run's folder as an absolute path."""
+    return dataclasses.replace(c, masks_from=str(Path(c.masks_from).expanduser().absolute()))
+
+
 def _build(c: ScratchConfig, run: RunContext) -> FixedMasks:
     init_seed, ra_seed = scratch_init_seed(c, run.config.seed)
     method = scratch(c.masks_from)
@@ -145,4 +151,4 @@ def _build(c: ScratchConfig, run: RunContext) -> FixedMasks:
 
 SPEC = register(MethodSpec(
     "scratch", ScratchConfig, _build, "scratch-train: an RA run's final masks, fixed, on a fresh network",
-    cost_mode="nonzero", sparse_weights=True, initial_seed=lambda c, run: scratch_init_seed(c, run.seed)[0]))
+    cost_mode="nonzero", sparse_weights=True, resolve=_resolve, initial_seed=lambda c, run: scratch_init_seed(c, run.seed)[0]))
