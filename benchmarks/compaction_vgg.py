@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--name", default="compaction_vgg", help="results file benchmarks/results/NAME.json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = TrainConfig(model="vgg16", width=args.width, dataset="fashion-mnist", data_dir=args.data_dir,
+    base = TrainConfig.of(model="vgg16", width=args.width, dataset="fashion-mnist", data_dir=args.data_dir,
                        subset=args.subset, epochs=args.epochs, seed=0, device=args.device,
                        lr_schedule=args.lr_schedule, batch_size=args.batch_size)
     reach = args.reach_epoch if args.reach_epoch is not None else args.epochs - 1

@@ -48,6 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS  # noqa: E402
 
 from intrain.config import TrainConfig  # noqa: E402
+from intrain.methods import registry  # noqa: E402
 from intrain.data import BatchLoader, dataset_spec  # noqa: E402
 from intrain.engine.build import LrSchedule, apply_memory_format, make_method, make_optimizer  # noqa: E402
 from intrain.engine.run import step_wrapper  # noqa: E402
@@ -106,8 +107,8 @@ def synthetic_loader(args, examples: int, train: bool = True) -> BatchLoader:
 
 
 def config_for(args, model: str, precision: str, method: str, compact: bool | None = None) -> TrainConfig:
-    return TrainConfig(model=model, dataset="cifar10", width=args.width, method=method,
-                       target=args.target if method == "pwt" else 0.5, epochs=args.epochs,
+    target = {"target": args.target} if "target" in registry.get(method).field_names else {}
+    return TrainConfig.of(model=model, dataset="cifar10", width=args.width, method=method, **target, epochs=args.epochs,
                        batch_size=args.batch_size, optimizer="adam", amp=amp_mode(precision),
                        channels_last=args.channels_last, compact=compact, bn_recalibration_batches=2,
                        device=str(args.device), seed=0)

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
     parser.add_argument("--out", default="runs/bench-pwt-lenet5")
     args = parser.parse_args()
-    base = TrainConfig(model="lenet5", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs, seed=0)
+    base = TrainConfig.of(model="lenet5", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs, seed=0)
     runs = {
         "dense": base.replace(method="dense", out=f"{args.out}/dense"),
         "pwt-l1": base.replace(method="pwt", criterion="l1", target=args.target, out=f"{args.out}/pwt-l1"),

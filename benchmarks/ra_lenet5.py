@@ -24,7 +24,7 @@ from intrain.engine.run import train  # noqa: E402
 
 
 def caffe_recipe(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(model="lenet5", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs, batch_size=64,
+    return TrainConfig.of(model="lenet5", dataset="mnist", data_dir=args.data_dir, epochs=args.epochs, batch_size=64,
                        optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, lr_schedule="inv",
                        inv_gamma=1e-4, inv_power=0.75, seed=args.seed)
 

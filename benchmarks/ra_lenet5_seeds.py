@@ -49,7 +49,7 @@ ARMS: dict[str, dict] = {
 
 
 def caffe_recipe(seed: int, data_dir: str, epochs: int, subset: int | None = None) -> TrainConfig:
-    return TrainConfig(model="lenet5", dataset="mnist", data_dir=data_dir, subset=subset, epochs=epochs, batch_size=64,
+    return TrainConfig.of(model="lenet5", dataset="mnist", data_dir=data_dir, subset=subset, epochs=epochs, batch_size=64,
                        optimizer="sgd", lr=0.01, momentum=0.9, weight_decay=5e-4, lr_schedule="inv",
                        inv_gamma=1e-4, inv_power=0.75, seed=seed)
 
@@ -75,7 +75,7 @@ def finished(config: TrainConfig) -> dict | None:
     out = Path(config.out)
     if not (out / "summary.json").exists():
         return None
-    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"))
+    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)
     if saved.replace(out=None, data_dir=None) != config.replace(out=None, data_dir=None):
         return None
     return json.loads((out / "summary.json").read_text())

@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--dense", action=argparse.BooleanOptionalAction, default=True, help="a dense reference run")
     parser.add_argument("--name", default="ra_table4", help="results file benchmarks/results/NAME.json")
     args = parser.parse_args()
-    base = TrainConfig(model="resnet20", dataset="fashion-mnist", data_dir=args.data_dir, subset=args.subset,
+    base = TrainConfig.of(model="resnet20", dataset="fashion-mnist", data_dir=args.data_dir, subset=args.subset,
                        width=args.width, epochs=args.epochs, batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9,
                        weight_decay=5e-4, lr_schedule="cosine", seed=args.seed, method="ra", range=args.range,
                        epsilon=args.epsilon, partition="sensitivity", probe_fraction=args.probe_fraction)

@@ -21,9 +21,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from intrain.cli import TRAIN_FLAGS, build_parser, main
+from intrain.cli import build_parser, main, train_flags
 from intrain.config import MAX_SEED, MAX_WIDTH, TrainConfig
 from intrain.engine import trainer as trainer_module
+from intrain.methods import registry
 
 SEEN: set[tuple[tuple[str, ...], bytes]] = set()
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True,
@@ -192,11 +193,12 @@ def test_bad_checkpoints(name, workdir, capsys):
 # ---------------------------------------------------------------------- property-based
 KNOWN_FLAGS = [a for action in build_parser()._subparsers._group_actions[0].choices["train"]._actions
                for a in action.option_strings]
+TRAIN_FLAGS = train_flags()
 INT_FLAGS = {flag: key for flag, key, kind, _ in TRAIN_FLAGS if getattr(kind, "__name__", "") == "_int"}
 NAME_CHOICES = {
     "--model": ("lenet5", "vgg16", "resnet20", "resnet56"),
     "--dataset": ("mnist", "fashion-mnist", "cifar10", "cifar100", "demo"),
-    "--method": ("dense", "pwt", "prt", "ra", "scratch"),
+    "--method": registry.names(),
     "--criterion": ("l1", "mean-activation", "random"),
     "--scope": ("global", "layer"),
     "--optimizer": ("adam", "sgd"),
@@ -282,7 +284,8 @@ def test_unknown_flags(name, workdir, capsys):
     assert_refused(train_argv(workdir, flag, "1"), capsys)
 
 
-FIELD_KINDS = {f.name: str(f.type).split("|")[0].strip() for f in fields(TrainConfig)}
+FIELD_KINDS = {**{f.name: str(f.type).split("|")[0].strip() for f in fields(TrainConfig)},
+               **{name: str(registry.method_field(name).type).split("|")[0].strip() for name in registry.field_users()}}
 WRONG_TYPE = {
     "int": st.text(max_size=5) | st.floats(allow_nan=False).filter(lambda x: x != int(x) if math.isfinite(x) else True)
     | st.booleans() | st.lists(st.integers(), max_size=2),

@@ -84,10 +84,11 @@ def test_every_config_key_is_a_flag_and_every_flag_a_key():
 
     from intrain.cli import RUNTIME_KEYS
     from intrain.config import TrainConfig
+    from intrain.methods import registry
 
     train = next(a for a in build_parser()._subparsers._group_actions if a.choices)._name_parser_map["train"]
     flag_keys = {action.dest for action in train._actions if action.option_strings and action.dest != "help"}
-    keys = {f.name for f in fields(TrainConfig)}
+    keys = {f.name for f in fields(TrainConfig)} - {"method_config"} | set(registry.field_users())
     assert flag_keys - set(RUNTIME_KEYS) == keys
     for action in train._actions:  # the flag is the key with dashes
         if action.dest in keys and action.option_strings[0].startswith("--") and action.const is not False:
@@ -128,7 +129,8 @@ def test_classes_flag_parses_into_the_config():
     from intrain.config import TrainConfig
 
     args = build_parser().parse_args(["train", "--method", "ra", "--classes", "conv1,conv2;fc1, fc2"])
-    assert TrainConfig.from_dict({"method": "ra", "classes": args.classes}).classes == (("conv1", "conv2"), ("fc1", "fc2"))
+    config = TrainConfig.from_dict({"method": "ra", "classes": args.classes})
+    assert config.method_config.classes == (("conv1", "conv2"), ("fc1", "fc2"))
     with pytest.raises(IntrainError, match="expected classes like"):
         build_parser().parse_args(["train", "--classes", "conv1;;fc1"])
 

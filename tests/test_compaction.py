@@ -225,19 +225,19 @@ def test_shrink_to_state_dict_loads_a_compacted_model_into_a_fresh_one(name):
 
 
 def test_compact_is_on_by_default_for_filter_pruning_only():
-    assert TrainConfig(method="pwt").compacts and TrainConfig(method="prt", prune_epoch=1).compacts
-    assert not TrainConfig(method="pwt", compact=False).compacts
-    assert not TrainConfig(method="dense").compacts and not TrainConfig(method="ra").compacts
+    assert TrainConfig.of(method="pwt").compacts and TrainConfig.of(method="prt", prune_epoch=1).compacts
+    assert not TrainConfig.of(method="pwt", compact=False).compacts
+    assert not TrainConfig.of(method="dense").compacts and not TrainConfig.of(method="ra").compacts
     with pytest.raises(ConfigError, match="compact"):
-        TrainConfig(method="dense", compact=True)
+        TrainConfig.of(method="dense", compact=True)
     with pytest.raises(ConfigError, match="compact"):
-        TrainConfig(method="pwt", compact="yes")
+        TrainConfig.of(method="pwt", compact="yes")
 
 
 def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
     from intrain.engine.run import train
 
-    config = TrainConfig(model="lenet5", dataset="demo", subset=300, method="pwt", target=0.5, epochs=2,
+    config = TrainConfig.of(model="lenet5", dataset="demo", subset=300, method="pwt", target=0.5, epochs=2,
                          batch_size=100, device="cpu", out=str(tmp_path / "run"))
     summary = train(config, quiet=True)
     assert summary["pruned_filter_fraction"] == pytest.approx(0.5, abs=0.02)

@@ -522,7 +522,7 @@ def test_counting_cost_does_not_change_training():
     from intrain.engine.build import build
     from intrain.engine.trainer import Trainer, TrainerOptions
 
-    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=96, epochs=2, batch_size=32,
+    config = TrainConfig.of(model="vgg16", width=0.0625, dataset="demo", subset=96, epochs=2, batch_size=32,
                          method="pwt", criterion="mean-activation", target=0.5, seed=3, device="cpu")
 
     def fit(with_cost: bool) -> dict:

@@ -23,7 +23,7 @@ def run_dirs(tmp_path_factory):
     dirs = {}
     for compact in (True, False):
         out = root / ("compact" if compact else "masked")
-        train(TrainConfig(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1,
+        train(TrainConfig.of(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1,
                           batch_size=100, device="cpu", compact=compact, out=str(out)), quiet=True)
         dirs[compact] = out
     return dirs

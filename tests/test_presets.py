@@ -22,8 +22,9 @@ def test_every_preset_is_valid(name, scale):
     for i, run in enumerate(preset.runs):
         assert isinstance(run.config, TrainConfig) and run.config.out is None
         TrainConfig.from_dict(run.config.to_dict())  # survives the YAML round trip's validation
-        if run.config.masks_from:
-            assert run.config.masks_from.startswith("@") and run.config.masks_from[1:] in labels[:i]
+        masks_from = getattr(run.config.method_config, "masks_from", None)
+        if masks_from:
+            assert masks_from.startswith("@") and masks_from[1:] in labels[:i]
     assert preset.runs[0].config.method == "dense"
     if scale == "cpu":
         assert "CPU scale" in preset.notes[0]
@@ -35,17 +36,17 @@ def test_paper_settings():
     fig1 = get_preset("pwt-fig1", "paper")
     base = fig1.runs[0].config
     assert (base.model, base.dataset, base.epochs, base.optimizer, base.width) == ("vgg16", "cifar10", 80, "adam", 1.0)
-    assert [r.config.prune_epoch for r in fig1.runs if r.config.method == "prt"] == [40, 55, 70]
-    fig5 = {(r.config.criterion, r.config.target) for r in get_preset("pwt-fig5", "paper").runs if r.config.method == "pwt"}
+    assert [r.config.method_config.prune_epoch for r in fig1.runs if r.config.method == "prt"] == [40, 55, 70]
+    fig5 = {(r.config.method_config.criterion, r.config.method_config.target) for r in get_preset("pwt-fig5", "paper").runs if r.config.method == "pwt"}
     assert fig5 == {("l1", 0.8), ("mean-activation", 0.8), ("random", 0.8), ("random", 0.4)}
-    fig3 = [r.config.target for r in get_preset("pwt-fig3", "paper").runs if r.config.method == "pwt"]
+    fig3 = [r.config.method_config.target for r in get_preset("pwt-fig3", "paper").runs if r.config.method == "pwt"]
     assert min(fig3) == 0.72 and max(fig3) == 0.92
-    assert [r.config.every for r in get_preset("pwt-fig4", "paper").runs[1:]] == [1, 2, 3, 4]
-    table4 = [r.config.delta for r in get_preset("ra-table4", "paper").runs if r.config.method == "ra"]
+    assert [r.config.method_config.every for r in get_preset("pwt-fig4", "paper").runs[1:]] == [1, 2, 3, 4]
+    table4 = [r.config.method_config.delta for r in get_preset("ra-table4", "paper").runs if r.config.method == "ra"]
     assert table4 == [float("inf"), 0.5, 0.4, 0.3]
     table2 = get_preset("ra-table2", "paper").runs
     assert [r.config.method for r in table2] == ["dense", "ra", "scratch", "scratch"]
-    assert [r.config.scratch_init for r in table2[2:]] == ["fresh", "same"]
+    assert [r.config.method_config.scratch_init for r in table2[2:]] == ["fresh", "same"]
 
 
 def test_ra_table4_paper_schedule_extends_at_10k_and_20k_and_drops_the_rate_at_32k_and_48k():
@@ -55,7 +56,7 @@ def test_ra_table4_paper_schedule_extends_at_10k_and_20k_and_drops_the_rate_at_3
     config = runs[1].config
     iterations_per_epoch = 391  # ceil(50,000 / 128)
     assert config.epochs * iterations_per_epoch == 64_124 and config.lr == 0.1 and config.momentum == 0.9
-    assert config.weight_decay == 1e-4 and all(r.config.extending_interval == 10_000 for r in runs[1:])
+    assert config.weight_decay == 1e-4 and all(r.config.method_config.extending_interval == 10_000 for r in runs[1:])
     schedule = LrSchedule(config, iterations_per_epoch)
     factors = [schedule(i) for i in (0, 31_999, 32_000, 47_999, 48_000, 64_123)]
     assert factors == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
@@ -69,14 +70,14 @@ def test_imagenet_paper_settings():
     base = fig7.runs[0].config
     assert (base.model, base.dataset, base.image_size, base.epochs, base.optimizer, base.width) == (
         "vgg16-224", "folder", 224, 100, "adam", 1.0)
-    assert [(r.config.method, r.config.target) for r in fig7.runs[1:]] == [("pwt", 0.7), ("prt", 0.7)]
-    assert fig7.runs[2].config.prune_epoch == 70
+    assert [(r.config.method, r.config.method_config.target) for r in fig7.runs[1:]] == [("pwt", 0.7), ("prt", 0.7)]
+    assert fig7.runs[2].config.method_config.prune_epoch == 70
     alexnet = get_preset("ra-alexnet", "paper")
     base = alexnet.runs[0].config
     assert (base.model, base.image_size, base.batch_size, base.optimizer, base.lr, base.weight_decay) == (
         "alexnet", 227, 256, "sgd", 0.01, 5e-4)
     assert [r.config.method for r in alexnet.runs] == ["dense", "ra", "scratch"]
-    assert alexnet.runs[1].config.partition == "type"  # Strategy 1: conv layers, then fc layers
+    assert alexnet.runs[1].config.method_config.partition == "type"  # Strategy 1: conv layers, then fc layers
 
 
 @pytest.mark.parametrize("name", IMAGENET_PRESETS)
@@ -90,7 +91,7 @@ def test_imagenet_presets_smoke_run_on_a_generated_folder(image_folder, tmp_path
     runs = tuple(type(r)(r.label, r.config.replace(
         epochs=1, batch_size=3, workers=0, device="cpu", bn_recalibration_batches=1, **small,
         lr_schedule="constant",  # one epoch has no step for a step schedule to lower the rate at
-        prune_epoch=1 if r.config.method == "prt" else None)) for r in preset.runs)
+        **({"prune_epoch": 1} if r.config.method == "prt" else {}))) for r in preset.runs)
     report = run_preset(type(preset)(preset.name, preset.scale, preset.title, runs, preset.notes),
                         tmp_path / "out", log=lambda line: None)
     assert report.is_file()
@@ -105,7 +106,7 @@ def test_imagenet_presets_smoke_run_on_a_generated_folder(image_folder, tmp_path
 
 def test_cpu_prt_epochs_are_distinct_and_inside_the_run():
     runs = get_preset("pwt-fig1", "cpu", seeds=(0,)).runs
-    epochs = [r.config.prune_epoch for r in runs if r.config.method == "prt"]
+    epochs = [r.config.method_config.prune_epoch for r in runs if r.config.method == "prt"]
     assert len(set(epochs)) == len(epochs) >= 2
     assert all(1 <= e < runs[0].config.epochs for e in epochs)
 
@@ -122,7 +123,7 @@ def test_data_dir_and_masks_from_resolution(tmp_path):
     preset = get_preset("ra-table2", "cpu", data_dir="/data")
     assert all(r.config.data_dir == "/data" for r in preset.runs)
     scratch = resolve_run(preset.runs[2], tmp_path)
-    assert scratch.masks_from == str(tmp_path / "ra-2-0.1") and scratch.out == str(tmp_path / "scratch")
+    assert scratch.method_config.masks_from == str(tmp_path / "ra-2-0.1") and scratch.out == str(tmp_path / "scratch")
 
 
 def _fake_train(config: TrainConfig, quiet: bool = True) -> dict:
@@ -132,11 +133,12 @@ def _fake_train(config: TrainConfig, quiet: bool = True) -> dict:
     out = Path(config.out)
     out.mkdir(parents=True)
     write_yaml(config.resolved(), out / "config.yaml")
-    p = config.target if config.method != "dense" else 0.0
+    p = getattr(config.method_config, "target", 0.0)
     (out / "history.jsonl").write_text(json.dumps({"epoch": 1, "test_accuracy": 0.5, "params": 10, "train_macs": 1e6 * (1 - p)}) + "\n")
     summary = {"method": config.method, "final_test_accuracy": 0.5, "best_test_accuracy": 0.5,
                "pruned_filter_fraction": p, "sparsity": p, "compression": 1.0, "train_seconds": 1.0,
-               "target": config.target, "criterion": config.criterion, "layers": []}
+               "target": getattr(config.method_config, "target", None),
+               "criterion": getattr(config.method_config, "criterion", None), "layers": []}
     (out / "summary.json").write_text(json.dumps(summary))
     return summary
 
@@ -170,9 +172,10 @@ def test_cpu_pwt_presets_follow_the_protocol_with_three_seeds_and_the_papers_sch
         ("vgg16", 0.25, "fashion-mnist", None, 20, 128)
     assert {r.config.seed for r in preset.runs if r.label.endswith("-s2")} == {2}
     pwt = [r.config for r in preset.runs if r.config.method == "pwt"]
-    assert all(c.recipe == "paper" and c.pwt_schedule_settings["schedule"] == "linear" for c in pwt)
+    assert all(c.method_config.recipe == "paper" and c.method_config.schedule_settings["schedule"] == "linear"
+               for c in pwt)
     one = get_preset("ra-table2", "cpu", seeds=(3, 4))
     assert [r.label for r in one.runs][:3] == ["dense-s3", "ra-2-0.1-s3", "scratch-s3"]
-    assert one.runs[2].config.masks_from == "@ra-2-0.1-s3"
+    assert one.runs[2].config.method_config.masks_from == "@ra-2-0.1-s3"
     with pytest.raises(ConfigError, match="distinct seeds"):
         get_preset("pwt-fig1", "cpu", seeds=(1, 1))

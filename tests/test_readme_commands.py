@@ -74,8 +74,9 @@ def shrink(get_preset):
     def tiny_preset(name, scale, data_dir=None, seeds=None):
         preset = get_preset(name, scale, data_dir=data_dir, seeds=seeds if seeds is not None else (0,))
         runs = tuple(presets.PresetRun(r.label, r.config.replace(
-            dataset="demo", data_dir=None, subset=100, batch_size=50, epochs=2, rate=None, device="cpu",
-            prune_epoch=1 if r.config.method == "prt" else None)) for r in preset.runs)
+            dataset="demo", data_dir=None, subset=100, batch_size=50, epochs=2, device="cpu",
+            **{k: v for k, v in (("rate", None), ("prune_epoch", 1)) if k in r.config.spec.field_names}))
+            for r in preset.runs)
         return presets.Preset(preset.name, preset.scale, preset.title, runs, preset.notes)
     return tiny_preset
 
@@ -136,7 +137,7 @@ def test_readme_raw_image_example_gives_the_runs_own_accuracy(tmp_path, capsys):
     from intrain.export import export_run
 
     run = tmp_path / "run"
-    train(TrainConfig(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1, batch_size=100,
+    train(TrainConfig.of(model="lenet5", dataset="demo", subset=200, method="pwt", target=0.4, epochs=1, batch_size=100,
                       device="cpu", out=str(run)), quiet=True)
     export_run(run, "compact", latency=False)
     blocks = [b for b in re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)

@@ -54,50 +54,21 @@ def _milestones(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated iterations like '32000,48000', got '{text}'") from None
 
 
-def _classes(text: str) -> list[list[str]]:
-    """RA's layer classes: ``conv1,conv2;fc1,fc2`` (classes separated by ';', layers by ',')."""
-    classes = [[name.strip() for name in part.split(",") if name.strip()] for part in text.split(";")]
-    if not classes or not all(classes):
-        raise argparse.ArgumentTypeError(f"expected classes like 'conv1,conv2;fc1,fc2', got '{text}'")
-    return classes
+def _method_names() -> list[str]:
+    from .methods import registry
+
+    return list(registry.names())
 
 
-# flag, config key, type, help
-TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
+# the run's own settings: flag, config key, type, help (the methods' settings: method_flags())
+RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--model", "model", str, "model name: lenet5, vgg16, vgg16-224, resnet20, resnet56, alexnet, "
                               "timm:NAME, torchvision:NAME"),
     ("--dataset", "dataset", str, "dataset: mnist, fashion-mnist, cifar10, cifar100, demo, folder"),
     ("--data-dir", "data_dir", str, "folder holding the dataset files (default $INTRAIN_DATA_DIR or ./data)"),
-    ("--method", "method", str, "dense, pwt, prt, ra or scratch"),
-    ("--criterion", "criterion", str, "PWT filter criterion: l1, mean-activation, random"),
-    ("--target", "target", _fraction, "fraction of filters pruned at the end, in [0, 1)"),
-    ("--initial", "initial", _fraction, "PWT: fraction pruned at the first pruning event"),
-    ("--rate", "rate", _fraction, "PWT: fraction added per epoch (default target/epochs)"),
-    ("--every", "every", _int, "PWT: prune every N-th epoch (Mod-N), N x rate at a time"),
-    ("--recipe", "recipe", str, "PWT: defaults of --schedule/--reach/--prune-every-steps: recommended "
-     "(cubic, 0.6, 6) or paper (linear, 1, epoch ends)"),
-    ("--reach", "reach", _fraction, "PWT: reach the target after this fraction of the epochs (default 1: the paper)"),
-    ("--schedule", "schedule", str, "PWT: growth of the pruned fraction: linear (the paper) or cubic (Zhu & Gupta)"),
-    ("--prune-every-steps", "prune_every_steps", _int,
-     "PWT: prune every K optimizer steps, the schedule interpolated by iteration (default: at epoch ends)"),
-    ("--scope", "scope", str, "PWT: rank filters globally or per layer"),
-    ("--prune-epoch", "prune_epoch", _int, "PRT: prune after this many dense epochs, then retrain"),
-    ("--range", "range", float, "RA: threshold range"),
-    ("--epsilon", "epsilon", float, "RA: hysteresis half-width"),
-    ("--partition", "partition", str, "RA: layer classes by type, sensitivity, or none"),
-    ("--delta", "delta", float, "RA: sensitivity difference factor (inf gives one class)"),
-    ("--probe-fraction", "probe_fraction", float, "RA: share of iterations of the probe phase"),
-    ("--extending-interval", "extending_interval", _int, "RA: iterations between class extensions"),
-    ("--classes", "classes", _classes, "RA: explicit layer classes in pruning order, e.g. 'conv1,conv2;fc1,fc2'"),
-    ("--masks-from", "masks_from", str, "scratch: run directory of a finished RA run"),
+    ("--method", "method", str, "pruning method: " + ", ".join(_method_names()) + " (default dense)"),
     ("--bn-recalibration-batches", "bn_recalibration_batches", _int,
      "batches that re-estimate BatchNorm statistics after each prune and at the end (0: off)"),
-    ("--scratch-init", "scratch_init", str, "scratch: fresh (another seed, default) or same (the RA run's init)"),
-    ("--init-seed", "init_seed", _int, "scratch fresh: seed of the initial weights (default RA seed + 1)"),
-    ("--moments", "moments", str, "RA: Eq. 1 mean/std of |K| (magnitude, default) or K (signed)"),
-    ("--moments-over", "moments_over", str, "RA: Eq. 1 moments over all weights (default) or the kept ones"),
-    ("--moments-at", "moments_at", str, "RA: Eq. 1 thresholds recomputed every step (default) or fixed at class start"),
-    ("--reinit", "reinit", str, "RA: he-normal re-initialises layers Eq. 1 would prune >= 99% of (default none)"),
     ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, xavier (Caffe), pytorch (uniform)"),
     ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),
     ("--epochs", "epochs", _int, "training epochs"),
@@ -121,6 +92,39 @@ TRAIN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
     ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
 ]
+_PARSERS = {"int": _int, "float": _fraction, "str": str, "bool": bool}
+
+
+def method_flags() -> list[tuple[str, str, Any, str]]:
+    """One flag per setting of the registered methods (:mod:`intrain.methods.registry`), generated
+    from their config dataclasses: the type from the annotation (``bool``: a switch), the help text
+    from the field's metadata, followed by the methods that use it."""
+    from .methods import registry
+
+    flags = []
+    for name in registry.field_users():
+        f = registry.method_field(name)
+        kind = _parse_with(f.metadata["parse"]) if "parse" in f.metadata else _PARSERS[str(f.type).split("|")[0].strip()]
+        text = registry.field_help(name).replace("%", "%%")  # argparse formats help with %
+        flags.append((f"--{name.replace('_', '-')}", name, kind, text))
+    return flags
+
+
+def _parse_with(parse):
+    """A flag type from a method's parser: its one-line error as argparse's."""
+    def kind(text: str):
+        try:
+            return parse(text)
+        except IntrainError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    kind.__name__ = parse.__name__
+    return kind
+
+
+def train_flags() -> list[tuple[str, str, Any, str]]:
+    """Every ``intrain train`` flag that sets a config key: the run's and the methods'."""
+    return [*RUN_FLAGS, *method_flags()]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,14 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train (and prune) one model")
     train.add_argument("--config", help="YAML file with the same keys as the flags (flags override it)")
-    for flag, key, kind, text in TRAIN_FLAGS:
+    for flag, key, kind, text in RUN_FLAGS:
         train.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=text)
+    methods = train.add_argument_group("method settings", "each used by the methods in brackets; a flag the chosen "
+                                       "method does not use is refused")
+    for flag, key, kind, text in method_flags():
+        if kind is bool:
+            methods.add_argument(flag, dest=key, action="store_true", default=argparse.SUPPRESS, help=text)
+        else:
+            methods.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=text)
     compact = train.add_mutually_exclusive_group()
     compact.add_argument("--compact", dest="compact", action="store_true", default=argparse.SUPPRESS,
                          help="physically remove pruned filters after each pruning epoch")
     compact.add_argument("--no-compact", dest="compact", action="store_false", default=argparse.SUPPRESS)
-    train.add_argument("--include-linear", dest="include_linear", action="store_true", default=argparse.SUPPRESS,
-                       help="also prune output neurons of hidden linear layers")
     train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
                        help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
     # runtime-only options: how to run, not what the run is (not config keys, not in config.yaml)

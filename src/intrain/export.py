@@ -124,7 +124,7 @@ def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file() or not (run_dir / "model.pt").is_file():
         raise ConfigError(f"{run_dir} is not a finished run directory (it needs config.yaml and model.pt)")
-    config = TrainConfig.load(run_dir / "config.yaml")
+    config = TrainConfig.load(run_dir / "config.yaml", lenient=True)  # runs of older versions too
     try:
         state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["model"]
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error

@@ -270,7 +270,8 @@ def get_preset(name: str, scale: str = "cpu", *, data_dir: str | None = None,
             config = run.config.replace(seed=seed) if len(seeds) > 1 or seed != run.config.seed else run.config
             if data_dir is not None:
                 config = config.replace(data_dir=data_dir)
-            if len(seeds) > 1 and config.masks_from and config.masks_from.startswith("@"):
-                config = config.replace(masks_from=f"{config.masks_from}-s{seed}")
+            masks_from = getattr(config.method_config, "masks_from", None)
+            if len(seeds) > 1 and masks_from and masks_from.startswith("@"):
+                config = config.replace(masks_from=f"{masks_from}-s{seed}")
             runs.append(PresetRun(f"{run.label}-s{seed}" if len(seeds) > 1 else run.label, config))
     return Preset(preset.name, preset.scale, preset.title, tuple(runs), preset.notes, seeds)

@@ -6,6 +6,7 @@ that the Python API refuses what the command line refuses, with the same one-lin
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -35,6 +36,26 @@ def is_whole(value: Any) -> bool:
 
 
 MAX_SEED = 2**32 - 1  # numpy.random.seed's range
+
+
+def check_field_types(obj: Any) -> None:
+    """Check every field of the dataclass instance ``obj`` against its annotation (``bool``, ``int``,
+    ``float``, ``str``, optionally ``| None``; other annotations are checked by their owner)."""
+    for f in dataclasses.fields(obj):
+        field_type(f, getattr(obj, f.name))
+
+
+def field_type(f: dataclasses.Field, value: Any) -> None:
+    annotation = str(f.type)
+    if value is None:
+        if "None" in annotation:
+            return
+        raise ConfigError(f"{f.name}: must not be empty")
+    base = annotation.split("|")[0].strip()
+    checks = {"bool": (lambda v: isinstance(v, bool), "true or false"), "int": (is_whole, "a whole number"),
+              "float": (is_number, "a number"), "str": (lambda v: isinstance(v, str), "a string")}
+    if base in checks and not checks[base][0](value):
+        raise ConfigError(f"{f.name}: expected {checks[base][1]}, got {value!r}")
 
 
 def choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -224,14 +224,27 @@ def test_stop_signals_are_scoped_and_turn_a_signal_into_a_clean_stop(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+# every key of TrainConfig as written (flat, every method's settings) before methods had their own configs
+FLAT_BEFORE_THE_REGISTRY = {
+    "model": "lenet5", "dataset": "mnist", "data_dir": None, "width": 1.0, "subset": None, "method": "dense",
+    "criterion": "l1", "target": 0.5, "initial": 0.0, "rate": None, "every": 1, "recipe": "paper", "reach": None,
+    "schedule": None, "prune_every_steps": None, "scope": "layer", "include_linear": False, "prune_epoch": None,
+    "compact": None, "bn_recalibration_batches": 50, "range": 2.0, "epsilon": 0.1, "partition": "type", "delta": 0.4,
+    "probe_fraction": 0.1, "extending_interval": None, "classes": None, "masks_from": None, "moments": "magnitude",
+    "moments_over": "all", "moments_at": "step", "reinit": "none", "scratch_init": "fresh", "init_seed": None,
+    "init": "he-normal", "init_std": 0.01, "epochs": 10, "batch_size": 64, "optimizer": "adam", "lr": None,
+    "momentum": 0.9, "weight_decay": 0.0, "lr_schedule": "constant", "lr_step_epochs": None, "lr_gamma": 0.1,
+    "lr_milestones": None, "inv_gamma": 0.0001, "inv_power": 0.75, "seed": 0, "device": "auto", "out": None,
+    "image_size": None, "workers": 0, "amp": "off", "channels_last": False}
+
+
 def test_a_pwt_checkpoint_written_before_recipes_resumes_with_the_papers_schedule(tmp_path):
-    from intrain.config import TrainConfig
     from intrain.engine.checkpoint import config_from_checkpoint
 
-    old = TrainConfig(method="pwt", target=0.8, epochs=20).to_dict()
+    old = {**FLAT_BEFORE_THE_REGISTRY, "method": "pwt", "target": 0.8, "epochs": 20}
     del old["recipe"], old["reach"], old["schedule"], old["prune_every_steps"]
     config = config_from_checkpoint({"config": old}, tmp_path)
-    assert config.recipe == "paper" and config.pwt_schedule_settings["schedule"] == "linear"
+    assert config.method_config.recipe == "paper" and config.method_config.schedule_settings["schedule"] == "linear"
     assert config.out == str(tmp_path)
 
 
@@ -239,12 +252,11 @@ def test_a_pwt_checkpoint_written_before_recipes_resumes_with_the_papers_schedul
 def test_a_non_pwt_checkpoint_that_stored_the_old_schedule_default_resumes(tmp_path, method):
     """Between the schedule options and recipes every run stored ``schedule: linear`` (the default
     then); resuming such a dense or PRT run used to stop with 'schedule: only used by method pwt'."""
-    from intrain.config import TrainConfig
     from intrain.engine.checkpoint import config_from_checkpoint
 
     extra = {"prune_epoch": 10, "target": 0.8} if method == "prt" else {}
-    old = TrainConfig(method=method, epochs=20, **extra).to_dict()
+    old = {**FLAT_BEFORE_THE_REGISTRY, "method": method, "epochs": 20, "schedule": "linear", **extra}
     del old["recipe"]
-    old["schedule"] = "linear"
     config = config_from_checkpoint({"config": old}, tmp_path)
-    assert config.method == method and config.schedule is None
+    assert config.method == method and not hasattr(config.method_config, "schedule")
+    assert config.method_config == config.spec.config(**{k: v for k, v in extra.items()})

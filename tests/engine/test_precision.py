@@ -25,7 +25,7 @@ CHANNELS_LAST = torch.channels_last
 
 
 def test_bf16_channels_last_forward_passes_and_compaction_keep_the_layout(monkeypatch):
-    config = TrainConfig(model="vgg16", width=0.125, dataset="demo", subset=64, method="pwt", target=0.5, epochs=2,
+    config = TrainConfig.of(model="vgg16", width=0.125, dataset="demo", subset=64, method="pwt", target=0.5, epochs=2,
                          batch_size=32, amp="bf16", channels_last=True, device="cpu", bn_recalibration_batches=1)
     parts = build(config)
     seen = []
@@ -59,7 +59,7 @@ def test_bf16_channels_last_forward_passes_and_compaction_keep_the_layout(monkey
 
 def pruned_channels_last(seed: int = 0):
     torch.manual_seed(seed)
-    model = apply_memory_format(create_model("vgg16", width=0.25), TrainConfig(channels_last=True))
+    model = apply_memory_format(create_model("vgg16", width=0.25), TrainConfig.of(channels_last=True))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     method = pwt(target=0.9, epochs=1, criterion="l1").attach(model, optimizer)
     generator = torch.Generator().manual_seed(1)
@@ -83,7 +83,7 @@ def test_channels_last_compacted_model_computes_what_the_masked_one_did(amp, tol
     model, optimizer, method, x = pruned_channels_last()
     masked = copy.deepcopy(model)
     method.reattach(optimizer, graph=compact(model, optimizer, example_inputs=x[:1]).graph)
-    apply_memory_format(model, TrainConfig(channels_last=True))
+    apply_memory_format(model, TrainConfig.of(channels_last=True))
     assert model.features[0].out_channels < masked.features[0].out_channels
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
         got, want = model.eval()(x), masked.eval()(x)

@@ -101,7 +101,7 @@ def _has_ra() -> bool:
     try:
         from intrain.engine.build import make_method
         from intrain.config import TrainConfig
-        make_method(TrainConfig(method="ra", epochs=3), 10)
+        make_method(TrainConfig.of(method="ra", epochs=3), 10)
     except Exception:
         return False
     return True
@@ -134,11 +134,12 @@ def test_resuming_an_ra_sensitivity_run_reuses_the_checkpointed_probe(tmp_path, 
     """The probe phase (a tenth of the training) is not run again on resume: its result is in the
     checkpoint, and the resumed run reports the same probe and partition."""
     from intrain.config import TrainConfig
-    from intrain.engine import build as build_module
     from intrain.engine import run
 
+    ra_module = importlib.import_module("intrain.methods.ra")  # the module (intrain.methods.ra is also a function)
+
     out = tmp_path / "run"
-    config = TrainConfig(model="lenet5", width=0.5, dataset="demo", subset=200, batch_size=20, epochs=2, seed=3,
+    config = TrainConfig.of(model="lenet5", width=0.5, dataset="demo", subset=200, batch_size=20, epochs=2, seed=3,
                          method="ra", partition="sensitivity", out=str(out))
     first = run.train(config, quiet=True, progress=False)
     (out / "summary.json").unlink()  # as if killed after its last checkpoint
@@ -146,7 +147,7 @@ def test_resuming_an_ra_sensitivity_run_reuses_the_checkpointed_probe(tmp_path, 
     def probe_again(*args, **kwargs):
         raise AssertionError("the probe phase ran again on resume")
 
-    monkeypatch.setattr(build_module, "run_probe", probe_again)
+    monkeypatch.setattr(ra_module, "run_probe", probe_again)
     again = run.resume(out, quiet=True, progress=False)
     assert again["ra"]["probe"] == first["ra"]["probe"]
     assert again["ra"]["classes"] == first["ra"]["classes"]
@@ -157,3 +158,11 @@ def test_pwt_pruning_every_few_steps_killed_mid_epoch_resumes_bit_identical(tmp_
                                           "--schedule", "cubic", "--reach", "0.7"])
     history = read_history(tmp_path / "killed")
     assert [round(r["pruned_filter_fraction"], 2) for r in history][-1] >= 0.6
+
+
+def test_sfp_killed_mid_epoch_resumes_bit_identical(tmp_path):
+    """Soft Filter Pruning: the zeroed filters regrow from the checkpoint's weights exactly as they
+    would have; the last epoch prunes them for good and compacts."""
+    killed_and_resumed_matches(tmp_path, ["--method", "sfp", "--target", "0.4"])
+    history = read_history(tmp_path / "killed")
+    assert [round(r["pruned_filter_fraction"], 2) for r in history] == [0.4] * EPOCHS

@@ -30,7 +30,7 @@ def test_out_holding_a_run_is_refused_naming_resume_and_overwrite(tmp_path, caps
     assert err.count("\n") == 0 and f"--resume {out}" in err and "--overwrite" in err and marker in err
     assert (out / marker).read_text() == "an interrupted pwt run"  # untouched
     with pytest.raises(ConfigError, match="already holds a run"):
-        train(TrainConfig(dataset="demo", out=str(out)))
+        train(TrainConfig.of(dataset="demo", out=str(out)))
 
 
 def test_overwrite_replaces_the_run(tmp_path, capsys):
@@ -53,7 +53,7 @@ def test_an_empty_or_unrelated_folder_is_fine(tmp_path):
 
 def test_default_run_dirs_stay_unique(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    config = TrainConfig(dataset="demo")
+    config = TrainConfig.of(dataset="demo")
     first = default_run_dir(config)
     first.mkdir(parents=True)
     second = default_run_dir(config)
@@ -77,7 +77,7 @@ def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, m
     monkeypatch.chdir(tmp_path)
     out = Path("runs") / "pwt"  # relative: resolved to an absolute folder
     monkeypatch.setattr(run_module, "StopSignals", StopAfterFirstEpoch)
-    config = TrainConfig(dataset="mnist", method="pwt", target=0.5, epochs=2, batch_size=50, device="auto",
+    config = TrainConfig.of(dataset="mnist", method="pwt", target=0.5, epochs=2, batch_size=50, device="auto",
                          out=str(out))
     with pytest.raises(TrainingInterrupted):
         train(config, quiet=False)

@@ -27,8 +27,9 @@ def test_recalibrate_batchnorm_averages_the_first_batches_and_restores_mode_and_
 
 
 def small_trainer(method: str, epochs: int = 3) -> Trainer:
-    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=epochs, batch_size=32,
-                         method=method, criterion="l1", target=0.5, seed=1, device="cpu")
+    config = TrainConfig.of(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=epochs, batch_size=32,
+                         method=method, **({"criterion": "l1", "target": 0.5} if method == "pwt" else {}), seed=1,
+                         device="cpu")
     parts = build(config)
     return Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader,
                    options=TrainerOptions(epochs=epochs, progress=False, quiet=True, recalibrate_bn_batches=2),
@@ -75,7 +76,7 @@ def test_a_pruning_event_is_prune_compact_reattach_rewrap_and_leaves_a_plain_net
         return build_dependency(self, *args, **kwargs)
 
     monkeypatch.setattr(tp.DependencyGraph, "build_dependency", counted)
-    config = TrainConfig(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=2, batch_size=32,
+    config = TrainConfig.of(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=2, batch_size=32,
                          method="pwt", criterion="l1", target=0.5, seed=1, device="cpu")
     parts = build(config)
     convs = [m for m in parts.model.modules() if isinstance(m, nn.Conv2d)]

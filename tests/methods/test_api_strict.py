@@ -69,7 +69,7 @@ def outcome(build) -> str | None:
 def test_pwt_refuses_exactly_what_train_refuses(drawn):
     values, invalid = drawn
     api = outcome(lambda: pwt(**values))
-    cli = outcome(lambda: TrainConfig(method="pwt", **values))
+    cli = outcome(lambda: TrainConfig.of(method="pwt", **values))
     assert (api is None) == (cli is None), (values, api, cli)
     if invalid <= 1:  # several bad arguments may be reported in another order
         assert api == cli, values
@@ -80,7 +80,7 @@ def test_pwt_refuses_exactly_what_train_refuses(drawn):
 def test_ra_refuses_exactly_what_train_refuses(drawn):
     values, invalid = drawn
     api = outcome(lambda: ra(total_iterations=100, **values))
-    cli = outcome(lambda: TrainConfig(method="ra", **{RA_CONFIG_NAMES.get(k, k): v for k, v in values.items()}))
+    cli = outcome(lambda: TrainConfig.of(method="ra", **{RA_CONFIG_NAMES.get(k, k): v for k, v in values.items()}))
     if values["partition"] == "sensitivity" and cli is None:  # the CLI runs a probe phase first; the API needs its result
         assert api is not None and "probe" in api
         return
@@ -94,7 +94,7 @@ def test_ra_refuses_exactly_what_train_refuses(drawn):
        prune_epoch=st.integers(-3, 30) | st.sampled_from([2.5, "3", None]))
 def test_prt_refuses_what_train_refuses(target, prune_epoch):
     api = outcome(lambda: prt(target=target, prune_epoch=prune_epoch))
-    cli = outcome(lambda: TrainConfig(method="prt", target=target, prune_epoch=prune_epoch, epochs=30))
+    cli = outcome(lambda: TrainConfig.of(method="prt", target=target, prune_epoch=prune_epoch, epochs=30))
     assert (api is None) == (cli is None), (target, prune_epoch, api, cli)
 
 

@@ -282,7 +282,7 @@ def test_ra_config_errors_are_one_line(changes, fragment):
     from intrain.config import TrainConfig
 
     with pytest.raises(ConfigError, match=fragment) as info:
-        TrainConfig(**changes)
+        TrainConfig.of(**changes)
     assert "\n" not in str(info.value)
 
 
@@ -434,11 +434,11 @@ def test_caffe_xavier_and_small_gaussian_inits():
     from intrain.engine.build import build
 
     common = dict(model="lenet5", dataset="demo", subset=100, epochs=1)
-    xavier = build(TrainConfig(**common, init="xavier")).model
+    xavier = build(TrainConfig.of(**common, init="xavier")).model
     bound = math.sqrt(3 / 500)  # conv2: 20 x 5 x 5 inputs
     assert xavier.conv2.weight.abs().max().item() <= bound and xavier.conv2.weight.abs().max().item() > 0.95 * bound
     assert eq1_pruned_fraction(xavier.conv2.weight, 2.0, 0.1) == 1.0
-    gaussian = build(TrainConfig(**common, init="gaussian", init_std=0.01)).model
+    gaussian = build(TrainConfig.of(**common, init="gaussian", init_std=0.01)).model
     assert gaussian.fc1.weight.std().item() == pytest.approx(0.01, rel=0.01) and not gaussian.fc1.bias.any()
 
 
@@ -454,11 +454,11 @@ def test_scratch_trains_the_masks_from_a_fresh_initialisation_by_default(tmp_pat
 
     ra_dir, ra_summary = run_cli(tmp_path, "ra", "--method", "ra", "--range", "1.5", "--seed", "3")
     common = dict(model="lenet5", dataset="demo", subset=300, epochs=1, batch_size=50, optimizer="sgd")
-    ra_init = build(TrainConfig(**common, method="ra", seed=3)).model.state_dict()
-    fresh = TrainConfig(**common, method="scratch", masks_from=str(ra_dir), seed=3)
+    ra_init = build(TrainConfig.of(**common, method="ra", seed=3)).model.state_dict()
+    fresh = TrainConfig.of(**common, method="scratch", masks_from=str(ra_dir), seed=3)
     fresh_init = build(fresh).model.state_dict()
     same_init = build(fresh.replace(scratch_init="same")).model.state_dict()
-    seed4 = build(TrainConfig(**common, method="dense", seed=4)).model.state_dict()
+    seed4 = build(TrainConfig.of(**common, method="dense", seed=4)).model.state_dict()
     for key in ("conv1.weight", "fc1.weight"):
         assert torch.equal(same_init[key], ra_init[key])  # the RA run's own initial weights
         assert not torch.equal(fresh_init[key], ra_init[key])
@@ -471,8 +471,10 @@ def test_scratch_trains_the_masks_from_a_fresh_initialisation_by_default(tmp_pat
     assert same["scratch"]["init"] == "same" and same["scratch"]["init_seed"] == 3
     with pytest.raises(ConfigError, match="init_seed: 3 is the ra run's own seed"):
         build(fresh.replace(init_seed=3))
-    with pytest.raises(ConfigError, match="init_seed: only used by method scratch"):
-        TrainConfig(method="ra", init_seed=5)
+    with pytest.raises(ConfigError, match="init_seed: not used by method ra \\(used by: scratch\\)"):
+        TrainConfig.of(method="ra", init_seed=5)
+    with pytest.raises(ConfigError, match="init_seed: only used with scratch_init fresh"):
+        fresh.replace(scratch_init="same", init_seed=5)
 
 
 def test_thresholds_fixed_at_class_start_do_not_follow_the_weights():

@@ -35,8 +35,10 @@ class EpochCostMeter:
     :func:`~intrain.costs.counting.layer_costs`). It leaves
     the model as it found it: eval mode during the probe and every module's train flag restored
     (BatchNorm running statistics untouched), no backward pass (no ``.grad`` written), the
-    global RNG state restored. ``mode`` is ``"structured"`` for filter pruning and ``"nonzero"``
-    for weight pruning (RA, scratch), whose cost is the idealised non-zero MAC count.
+    global RNG state restored. ``mode`` is ``"structured"`` for filter pruning, ``"nonzero"``
+    for weight pruning (RA, scratch), whose cost is the idealised non-zero MAC count, and ``"full"``
+    for a model that trains at full size whatever it zeroes (soft filter pruning): every filter of
+    the model's current shapes is counted, masks and zeros ignored.
     """
 
     input_shape: tuple[int, ...]
@@ -46,12 +48,14 @@ class EpochCostMeter:
 
     def __call__(self, model: nn.Module) -> dict[str, float]:
         """``{"train_macs", "train_mem"}`` of one epoch at the model's current pruning state."""
+        if self.mode == "full":
+            return self.dense(model)
         cost = training_cost(model, self.input_shape, self.examples, mode=self.mode,
                              probe_batch=self.probe_batch)
         return {"train_macs": cost.train_macs, "train_mem": cost.train_mem}
 
     def dense(self, model: nn.Module) -> dict[str, float]:
-        """The same for the unpruned model of the same shapes (masks are ignored).
+        """The same for the unpruned model of the same shapes (masks and zeros are ignored).
 
         Call it on the freshly built model: a physically compacted model has lost its dense shapes.
         """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import random
 from dataclasses import dataclass
 
@@ -10,12 +9,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import MAX_SEED, TrainConfig, read_yaml
+from ..config import MAX_SEED, TrainConfig
 from ..data import BatchLoader, DatasetSpec, default_data_dir, load_dataset
 from ..data.datasets import stratified_indices
 from ..errors import ConfigError
-from ..methods import PruningMethod, dense, prt, pwt, ra, scratch
-from ..methods.ra import ProbeResult, probe_sensitivity
+from ..methods import PruningMethod
+from ..methods.registry import RunContext
 from ..models import create_model, model_entry
 from ..schedules import lr_factor
 from .distributed import World
@@ -99,24 +98,6 @@ def caffe_xavier_init(model: nn.Module) -> nn.Module:
     return model
 
 
-def scratch_init_seed(config: TrainConfig) -> tuple[int, int]:
-    """Scratch-train's ``(init_seed, ra_seed)``: ``ra_seed`` is the seed of the ra run whose masks it
-    trains (its config.yaml; ``config.seed`` if unreadable). ``scratch_init: fresh`` (the default,
-    the paper's baseline) initialises from ``init_seed`` or else ``ra_seed + 1``, never ``ra_seed``;
-    ``same`` starts from the ra run's own initial weights (its seed)."""
-    try:
-        ra_seed = int(read_yaml(f"{config.masks_from}/config.yaml").get("seed", config.seed))
-    except (ConfigError, TypeError, ValueError):
-        ra_seed = config.seed
-    if config.scratch_init == "same":
-        return ra_seed, ra_seed
-    seed = config.init_seed if config.init_seed is not None else (ra_seed + 1) % (MAX_SEED + 1)
-    if seed == ra_seed:
-        raise ConfigError(f"init_seed: {seed} is the ra run's own seed; scratch_init fresh needs another "
-                          "(use --scratch-init same for the same initial weights)")
-    return seed, ra_seed
-
-
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if config.optimizer == "adam":
@@ -143,35 +124,22 @@ class LrSchedule:
         )
 
 
-def make_method(config: TrainConfig, iterations_per_epoch: int = 1, probe: ProbeResult | None = None) -> PruningMethod:
-    common = dict(criterion=config.criterion, scope=config.scope, include_linear=config.include_linear, seed=config.seed)
-    if config.method == "dense":
-        return dense()
-    if config.method == "pwt":
-        return pwt(target=config.target, epochs=config.epochs, rate=config.rate, initial=config.initial,
-                   every=config.every, **config.pwt_schedule_settings, steps_per_epoch=iterations_per_epoch,
-                   **common)
-    if config.method == "prt":
-        return prt(target=config.target, prune_epoch=config.prune_epoch, **common)
-    if config.method == "ra":
-        return ra(range_=config.range, epsilon=config.epsilon, partition=config.partition, classes=config.classes,
-                  extending_interval=config.extending_interval,
-                  total_iterations=config.epochs * iterations_per_epoch, probe=probe, moments=config.moments,
-                  moments_over=config.moments_over, reinit=config.reinit, moments_at=config.moments_at)
-    if config.method == "scratch":
-        init_seed, ra_seed = scratch_init_seed(config)
-        method = scratch(config.masks_from)
-        method.init, method.init_seed, method.ra_seed = config.scratch_init, init_seed, ra_seed
-        return method
-    raise ConfigError(f"method: '{config.method}' is not available in this version")
+def make_method(config: TrainConfig, iterations_per_epoch: int = 1, *, model: nn.Module | None = None,
+                train_loader=None, saved_state: dict | None = None) -> PruningMethod:
+    """The run's pruning method, built by its registry entry (:attr:`MethodSpec.build`). ``model`` and
+    ``train_loader`` serve a method that needs them before training (RA's probe phase);
+    ``saved_state`` is the method's state in a checkpoint being resumed."""
+    context = RunContext(config, iterations_per_epoch, model=model, train_loader=train_loader,
+                         make_optimizer=lambda m: make_optimizer(config, m), saved_state=saved_state)
+    return config.spec.build(config.method_config, context)
 
 
-def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None = None) -> RunParts:
+def build(config: TrainConfig, world: World = World(), saved_method_state: dict | None = None) -> RunParts:
     """Data, model, optimizer, schedule and pruning method for ``config``, seeded.
 
     With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
-    RA's probe phase runs here when the config needs one, unless ``probe`` (e.g. from a checkpoint
-    being resumed) is given.
+    The method is built last (RA's probe phase runs then, unless ``saved_method_state``, the method's
+    state in a checkpoint being resumed, holds its result).
     """
     device = resolve_device(config.device, world)
     check_precision(config, device)
@@ -192,18 +160,18 @@ def build(config: TrainConfig, world: World = World(), probe: ProbeResult | None
                                   batch_size=max(config.batch_size, 256), train=False, device=device,
                                   seed=config.seed, pad_to=pad_to)
     seed_everything(config.seed)
-    if config.method == "scratch":  # its initial weights come from its own init seed
-        torch.manual_seed(scratch_init_seed(config)[0])
+    init_seed = config.spec.initial_seed(config.method_config, config)
+    if init_seed is not None:  # e.g. scratch: its initial weights come from its own init seed
+        torch.manual_seed(init_seed)
     model = apply_memory_format(make_model(config, spec).to(device), config)
-    if config.method == "scratch":
+    if init_seed is not None:
         torch.manual_seed(config.seed)
     if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
         check_input_size(model, config, train_loader.input_shape, device)
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
-    if probe is None and needs_probe(config):
-        probe = run_probe(config, model, train_loader)
-    method = make_method(config, len(train_loader), probe)
+    method = make_method(config, len(train_loader), model=model, train_loader=train_loader,
+                         saved_state=saved_method_state)
     if world.distributed:  # each rank its own stream for dropout and the like (weights are identical)
         seed_everything((config.seed + RANK_SEED_STRIDE * world.rank) % (MAX_SEED + 1))
     return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes)
@@ -260,16 +228,3 @@ def apply_memory_format(model: nn.Module, config: TrainConfig) -> nn.Module:
     parameter objects stay, so an optimizer over them keeps working). Needed again whenever the
     tensors are replaced (compaction, shrinking to a checkpoint)."""
     return model.to(memory_format=torch.channels_last) if config.channels_last else model
-
-
-def needs_probe(config: TrainConfig) -> bool:
-    return config.method == "ra" and config.partition == "sensitivity" and config.classes is None
-
-
-def run_probe(config: TrainConfig, model: nn.Module, train_loader: BatchLoader) -> ProbeResult:
-    """RA Strategy 2's probe phase: ``probe_fraction`` of the training iterations on a copy of the
-    model with every layer under pruning (the model itself keeps its initial weights)."""
-    iterations = max(1, round(config.probe_fraction * config.epochs * len(train_loader)))
-    batches = itertools.chain.from_iterable(train_loader.epoch(e) for e in itertools.count())
-    return probe_sensitivity(model, lambda m: make_optimizer(config, m), batches, iterations,
-                             range_=config.range, epsilon=config.epsilon, factor=config.delta)

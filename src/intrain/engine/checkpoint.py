@@ -249,16 +249,17 @@ def load_training_state(state: dict[str, Any], model: nn.Module, optimizer: torc
 
 
 def config_from_checkpoint(state: dict[str, Any], run_dir: str | os.PathLike):
-    """The run's resolved configuration, writing to ``run_dir`` (wherever it was moved to)."""
+    """The run's resolved configuration, writing to ``run_dir`` (wherever it was moved to).
+
+    Checkpoints written before methods had their own settings hold every method's keys, flat: those
+    the run's method does not use had no effect on it and are dropped. A PWT run from before recipes
+    had the paper's schedule, the only one then."""
     from ..config import TrainConfig
 
     values = dict(state["config"])
-    if "recipe" not in values:  # written before PWT had recipes: the paper's schedule was the only one
-        if values.get("method") == "pwt":
-            values["recipe"] = "paper"
-        elif values.get("schedule") == "linear":
-            values["schedule"] = None  # then the default of every method, not a choice of this run
-    config = TrainConfig.from_dict(values, source=str(Path(run_dir) / CHECKPOINT))
+    if values.get("method") == "pwt" and "recipe" not in values:
+        values["recipe"] = "paper"
+    config = TrainConfig.from_dict(values, source=str(Path(run_dir) / CHECKPOINT), lenient=True)
     return config.replace(out=str(run_dir))
 
 

@@ -26,7 +26,6 @@ from ..errors import CheckpointError, ConfigError
 from ..costs import EpochCostMeter, measured_latency, run_cost_summary
 from ..reporting.stats import layer_report, nonzero_parameters, parameter_count, sparsity
 from ..sparse import dense_file_bytes, save_sparse
-from ..methods.ra import ProbeResult
 from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
                          fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
@@ -100,7 +99,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out)
-    parts = build(config, world, probe=checkpointed_probe(checkpoint))
+    parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None)
     params_dense = parameter_count(parts.model)
     meter = cost_meter(config, parts)
     dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
@@ -150,18 +149,12 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     if world.is_main:
         # atomically, summary last: a run directory with a summary holds a complete model
         save_checkpoint({"model": parts.model.state_dict(), "data": data_facts(parts)}, run_dir / MODEL)
-        if config.method in ("ra", "scratch"):
+        if config.spec.sparse_weights:
             summary["sparse_file"] = write_sparse_model(parts.model, run_dir)
         text = json.dumps(summary, indent=2) + "\n"
         atomic_write(run_dir / SUMMARY, lambda handle: handle.write(text.encode("utf-8")))
     summary["run_dir"] = str(run_dir)
     return summary
-
-
-def checkpointed_probe(checkpoint: dict[str, Any] | None) -> ProbeResult | None:
-    """RA's probe result saved in a checkpoint being resumed: the probe phase need not run again."""
-    saved = checkpoint["method"].get("probe") if checkpoint is not None else None
-    return ProbeResult(**saved) if saved else None
 
 
 def make_run_dir(run_dir: Path) -> None:
@@ -187,8 +180,9 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
         "model": config.model,
         "dataset": config.dataset,
         "epochs": config.epochs,
-        "criterion": config.criterion if config.method in ("pwt", "prt") else None,
-        "target": config.target if config.method in ("pwt", "prt") else None,
+        # the method's filter criterion and target, where it has them
+        "criterion": getattr(config.method_config, "criterion", None),
+        "target": getattr(config.method_config, "target", None),
         "final_test_accuracy": history[-1]["test_accuracy"],
         "best_test_accuracy": max(r["test_accuracy"] for r in history),
         "pruned_filter_fraction": trainer.method.pruned_filter_fraction(),
@@ -223,10 +217,10 @@ def step_wrapper(config: TrainConfig, device: torch.device):
 
 def cost_meter(config: TrainConfig, parts) -> EpochCostMeter:
     """Counts each epoch's training MACs and memory accesses (:mod:`intrain.costs`) at its pruning
-    state: by filters for filter pruning, as non-zero MACs for weight pruning (ra, scratch)."""
-    mode = "nonzero" if config.method in ("ra", "scratch") else "structured"
+    state, as the method's registry entry says (``cost_mode``): by filters for filter pruning, as
+    non-zero MACs for weight pruning, at full size for a model that trains at full size."""
     loader = parts.train_loader
-    return EpochCostMeter(tuple(loader.input_shape), loader.num_examples, mode)
+    return EpochCostMeter(tuple(loader.input_shape), loader.num_examples, config.spec.cost_mode)
 
 
 def cost_summary(trainer: Trainer, meter: EpochCostMeter, dense_epoch: dict[str, float],

@@ -1,10 +1,16 @@
-"""Pruning methods: small objects with named event methods that any training loop can drive."""
+"""Pruning methods: small objects with named event methods that any training loop can drive.
 
+Importing this package registers every method (:mod:`intrain.methods.registry`), in this order.
+"""
+
+from . import registry
 from .base import PruneEvent, PruningMethod
-from .baselines import dense, prt
+from .dense import dense
 from .pwt import FilterPruning, pwt
+from .prt import prt
 from .ra import RedundancyAwareTraining, ra
 from .scratch import FixedMasks, scratch
+from .sfp import SoftFilterPruning, sfp
 
-__all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "dense", "prt",
-           "pwt", "ra", "scratch"]
+__all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "SoftFilterPruning",
+           "dense", "prt", "pwt", "ra", "registry", "scratch", "sfp"]

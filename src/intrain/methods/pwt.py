@@ -22,14 +22,16 @@ with it. What compaction could not keep exact is refused there with a one-line
 own graph (:meth:`FilterPruning.reattach` with ``graph``), so the model is traced once per compaction.
 
 The same class runs the prune-then-retrain baseline (PRT-E), which is just another schedule; see
-:mod:`intrain.methods.baselines`.
+:mod:`intrain.methods.prt`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -38,8 +40,9 @@ from .. import criteria, validation
 from ..errors import ConfigError, IntrainError
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
-from ..schedules import pwt_plan
+from ..schedules import SHAPES, lr_factor, pwt_plan
 from .base import PruneEvent, PruningMethod
+from .registry import MethodConfig, MethodSpec, RunContext, register
 
 Schedule = Callable[[int], float]  # epochs done -> required pruned fraction
 Progress = Callable[[float], float]  # epochs of training done (fractional) -> required pruned fraction
@@ -393,3 +396,136 @@ def pwt(
         every_steps = (prune_every_steps, steps_per_epoch, plan.at)
     return FilterPruning(plan.after_epoch, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
                          every_steps=every_steps)
+
+
+# ---------------------------------------------------------------------- the registry's entry
+# PWT's schedule settings when not given: the paper's, and intrain's recommendation (measured on
+# benchmarks/pwt_protocol.py: see benchmarks/README.md)
+PWT_RECIPES = {
+    "paper": {"schedule": "linear", "reach": 1.0, "prune_every_steps": None},
+    "recommended": {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6},
+}
+DEFAULT_RECIPE = "paper"
+LATE_PRUNE_LR_FACTOR = 0.25  # below this share of the initial learning rate, a last prune is flagged
+
+
+@dataclass(frozen=True)
+class FilterSettings(MethodConfig):
+    """What every filter-pruning method of this module (pwt, prt) shares."""
+
+    criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation or random"})
+    scope: str = field(default="layer", metadata={"help": "rank filters per layer or globally: layer, global"})
+    include_linear: bool = field(default=False, metadata={"help": "also prune output neurons of hidden linear layers"})
+
+    def validate(self) -> None:
+        validation.choice("criterion", self.criterion, validation.CRITERIA)
+        validation.choice("scope", self.scope, validation.SCOPES)
+
+
+@dataclass(frozen=True)
+class PWTConfig(FilterSettings):
+    """PWT's settings (see :func:`pwt`): the target and the schedule that reaches it."""
+
+    target: float = field(default=0.5, metadata={"help": "fraction of filters pruned at the end, in [0, 1)"})
+    initial: float = field(default=0.0, metadata={"help": "fraction pruned at the first pruning event"})
+    rate: float | None = field(default=None, metadata={"help": "fraction added per epoch (default target/epochs)"})
+    every: int = field(default=1, metadata={"help": "prune every N-th epoch (Mod-N), N x rate at a time"})
+    recipe: str = field(default=DEFAULT_RECIPE, metadata={
+        "help": "defaults of --schedule/--reach/--prune-every-steps: paper (linear, 1, epoch ends) or recommended "
+                "(cubic, 0.6, 6)"})
+    reach: float | None = field(default=None, metadata={
+        "help": "reach the target after this fraction of the epochs (default 1: the paper)"})
+    schedule: str | None = field(default=None, metadata={
+        "help": "growth of the pruned fraction: linear (the paper) or cubic (Zhu & Gupta)"})
+    prune_every_steps: int | None = field(default=None, metadata={
+        "help": "prune every K optimizer steps, the schedule interpolated by iteration (default: at epoch ends)"})
+
+    def validate(self) -> None:
+        super().validate()
+        validation.choice("recipe", self.recipe, tuple(PWT_RECIPES))
+        if self.schedule is not None:
+            validation.choice("schedule", self.schedule, SHAPES)
+        validation.fraction("target", self.target)
+        validation.fraction("initial", self.initial)
+
+    @property
+    def schedule_settings(self) -> dict[str, Any]:
+        """``schedule``, ``reach`` and ``prune_every_steps`` as used: the values given, else the
+        ``recipe``'s. A ``rate`` fixes a linear schedule, ``every`` > 1 (Mod-N) pruning at epoch ends."""
+        recipe = PWT_RECIPES[self.recipe]
+        rate_given = self.rate is not None
+        return {
+            "schedule": self.schedule or ("linear" if rate_given else recipe["schedule"]),
+            "reach": None if rate_given else (self.reach if self.reach is not None else recipe["reach"]),
+            "prune_every_steps": self.prune_every_steps if self.prune_every_steps is not None
+            else (None if self.every > 1 else recipe["prune_every_steps"]),
+        }
+
+    def pruning_rate(self, epochs: int) -> float:
+        """Fraction added per epoch by a linear schedule: ``rate``, else ``target / (reach * epochs)``."""
+        if self.rate is not None:
+            return self.rate
+        return (self.target - self.initial) / (epochs * self.schedule_settings["reach"])
+
+    def plan(self, epochs: int):
+        """The schedule of pruned fractions over ``epochs`` (:class:`~intrain.schedules.PruneSchedule`)."""
+        settings = self.schedule_settings
+        return pwt_plan(target=self.target, epochs=epochs, rate=self.rate, initial=self.initial, every=self.every,
+                        reach=settings["reach"], shape=settings["schedule"])
+
+
+def _check(c: PWTConfig, run) -> None:
+    validation.pwt_schedule(target=c.target, epochs=run.epochs, rate=c.rate, initial=c.initial, every=c.every,
+                            reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps)
+
+
+def _resolve(c: PWTConfig, run) -> PWTConfig:
+    """The recipe's settings written out; a linear schedule as its rate per epoch."""
+    settings = dict(c.schedule_settings)
+    if settings["schedule"] == "linear" and 0 < c.pruning_rate(run.epochs) < 1:
+        settings.update(rate=c.pruning_rate(run.epochs), reach=None)
+    return dataclasses.replace(c, **settings)
+
+
+def _last_prune_epoch(c: PWTConfig, run) -> int | None:
+    return None if c.target == 0 else c.plan(run.epochs).last_epoch
+
+
+def _advisories(c: PWTConfig, run) -> list[str]:
+    """PWT's last prune must leave learning rate to recover with: a prune costs several points that
+    the following epochs win back, and a decayed cosine or step rate cannot."""
+    last = _last_prune_epoch(c, run)
+    if last is None or run.lr_schedule not in ("cosine", "step"):
+        return []
+    left = lr_factor(run.lr_schedule, last, iterations_per_epoch=1, total_iterations=run.epochs,
+                     step_epochs=run.step_epochs, gamma=run.lr_gamma)
+    if left >= LATE_PRUNE_LR_FACTOR:
+        return []
+    return [f"pwt prunes for the last time after epoch {last} of {run.epochs}, when the {run.lr_schedule} "
+            f"learning rate is down to {100 * left:.0f}% of its start: too little is left to recover from the "
+            "prune (measured with VGG-16 on Fashion-MNIST, cosine, last prune after epoch 15 of 16: 22% final "
+            "accuracy against 85% dense); reach the target earlier (--rate) or use --lr-schedule constant"]
+
+
+def filter_label(name: str, summary: dict, config: dict) -> str:
+    """``PWT-l1 80%`` (reports): the method, its criterion and target."""
+    target = summary.get("target", config.get("target"))
+    criterion = summary.get("criterion") or config.get("criterion")
+    return f"{name.upper()}-{criterion} {target:.0%}" if target is not None else name.upper()
+
+
+def _label(summary: dict, config: dict) -> str:
+    text = filter_label("pwt", summary, config)
+    return text + (f" Mod{config['every']}" if (config.get("every") or 1) > 1 else "")
+
+
+def _build(c: PWTConfig, run: RunContext) -> FilterPruning:
+    return pwt(target=c.target, epochs=run.config.epochs, rate=c.rate, initial=c.initial, every=c.every,
+               **c.schedule_settings, steps_per_epoch=run.iterations_per_epoch, criterion=c.criterion,
+               scope=c.scope, include_linear=c.include_linear, seed=run.config.seed)
+
+
+SPEC = register(MethodSpec(
+    "pwt", PWTConfig, _build, "pruning filters while training (Roy et al.): a schedule of pruned fractions",
+    structured=True, check=_check, resolve=_resolve, last_prune_epoch=_last_prune_epoch, advisories=_advisories,
+    label=_label))

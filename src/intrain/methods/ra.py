@@ -47,7 +47,7 @@ import copy
 import itertools
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from typing import Any, Callable, Iterable, Sequence
 
@@ -61,6 +61,7 @@ from ..masks import ensure_weight_mask, mask_sparsity, masked_forward, weight_ma
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 from .ra_eq1 import MaskUpdate, eq1_pruned_fraction
+from .registry import MethodConfig, MethodSpec, RunContext, register
 
 PARTITIONS = ("type", "sensitivity", "none")
 MOMENTS = ("magnitude", "signed")
@@ -434,3 +435,82 @@ def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> 
 
 
 ra = RedundancyAwareTraining  # RA-``range``-``ε`` in the paper's naming: ``ra(range_=2.0, epsilon=0.1)``
+
+
+# ---------------------------------------------------------------------- the registry's entry
+def parse_classes(text: str) -> tuple[tuple[str, ...], ...]:
+    """``--classes conv1,conv2;fc1,fc2``: classes separated by ';', layers by ','."""
+    classes = [tuple(n.strip() for n in part.split(",") if n.strip()) for part in text.split(";")]
+    if not classes or not all(classes):
+        raise ConfigError(f"classes: expected classes like 'conv1,conv2;fc1,fc2', got '{text}'")
+    return tuple(classes)
+
+
+def _help(text: str, **extra: Any) -> dict[str, Any]:
+    return {"help": text, **extra}
+
+
+@dataclass(frozen=True)
+class RAConfig(MethodConfig):
+    range: float = field(default=2.0, metadata=_help("Eq. 1 threshold range"))
+    epsilon: float = field(default=0.1, metadata=_help("Eq. 1 hysteresis half-width"))
+    partition: str = field(default="type", metadata=_help("layer classes by type, sensitivity, or none"))
+    delta: float = field(default=0.4, metadata=_help("sensitivity difference factor (inf gives one class)"))
+    probe_fraction: float = field(default=0.1, metadata=_help("share of iterations of the probe phase"))
+    extending_interval: int | None = field(default=None, metadata=_help("iterations between class extensions"))
+    classes: tuple[tuple[str, ...], ...] | None = field(default=None, metadata=_help(
+        "explicit layer classes in pruning order, e.g. 'conv1,conv2;fc1,fc2'", parse=parse_classes))
+    moments: str = field(default="magnitude", metadata=_help("Eq. 1 mean/std of |K| (magnitude) or K (signed)"))
+    moments_over: str = field(default="all", metadata=_help("Eq. 1 moments over all weights or the kept ones"))
+    moments_at: str = field(default="step", metadata=_help(
+        "Eq. 1 thresholds recomputed every step, or fixed when the class starts"))
+    reinit: str = field(default="none", metadata=_help(
+        "he-normal re-initialises, at attach, layers Eq. 1 would prune >= 99% of (default none)"))
+
+    def validate(self) -> None:
+        for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
+                              ("moments_at", MOMENTS_AT), ("reinit", REINITS)):
+            validation.choice(name, getattr(self, name), choices)
+        validation.ra_thresholds(self.range, self.epsilon)
+        if self.delta != self.delta or self.delta < 0:
+            raise ConfigError(f"delta: must be non-negative (inf gives one class), got {self.delta}")
+        if not 0 <= self.probe_fraction < 1:
+            raise ConfigError(f"probe_fraction: must be in [0, 1), got {self.probe_fraction}")
+        if self.extending_interval is not None:
+            validation.at_least("extending_interval", self.extending_interval, 1)
+        if self.classes is not None:
+            _class_names(self.classes)
+            object.__setattr__(self, "classes", tuple(tuple(c) for c in self.classes))
+        if self.needs_probe and self.probe_fraction == 0:
+            raise ConfigError("probe_fraction: partition sensitivity needs a probe phase, got 0")
+
+    @property
+    def needs_probe(self) -> bool:
+        """Strategy 2 without explicit classes partitions by a probe phase."""
+        return self.partition == "sensitivity" and self.classes is None
+
+
+def run_probe(c: RAConfig, run: RunContext) -> ProbeResult:
+    """RA Strategy 2's probe phase: ``probe_fraction`` of the training iterations on a copy of the
+    model with every layer under pruning (the model itself keeps its initial weights)."""
+    iterations = max(1, round(c.probe_fraction * run.config.epochs * run.iterations_per_epoch))
+    batches = itertools.chain.from_iterable(run.train_loader.epoch(e) for e in itertools.count())
+    return probe_sensitivity(run.model, run.make_optimizer, batches, iterations, range_=c.range,
+                             epsilon=c.epsilon, factor=c.delta)
+
+
+def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
+    saved = (run.saved_state or {}).get("probe")
+    probe = ProbeResult(**saved) if saved else (run_probe(c, run) if c.needs_probe else None)
+    return ra(range_=c.range, epsilon=c.epsilon, partition=c.partition, classes=c.classes,
+              extending_interval=c.extending_interval, total_iterations=run.config.epochs * run.iterations_per_epoch,
+              probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at)
+
+
+def _label(summary: dict, config: dict) -> str:
+    text = f"RA-{config.get('range', '?')}-{config.get('epsilon', '?')}"
+    return text + (f" δ={config.get('delta')}" if config.get("partition") == "sensitivity" else "")
+
+
+SPEC = register(MethodSpec("ra", RAConfig, _build, "redundancy-aware training (Dong et al.): per-weight "
+                           "threshold pruning with hysteresis", cost_mode="nonzero", sparse_weights=True, label=_label))

@@ -14,16 +14,22 @@ pruned weights are zeroed when the method attaches and get zero gradient, so the
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .. import validation
 from ..errors import ConfigError
 from ..masks import WEIGHT_MASK, ensure_weight_mask, mask_sparsity, masked_forward
 from ..reporting.stats import prunable_weights
 from .base import PruningMethod
+from .registry import MethodConfig, MethodSpec, RunContext, register
+
+SCRATCH_INITS = ("fresh", "same")
 
 MODEL_FILE = "model.pt"
 
@@ -87,3 +93,62 @@ def scratch(masks_from: str | Path) -> FixedMasks:
     if "\x00" in str(masks_from):
         raise ConfigError("masks_from: a path cannot contain a NUL character")
     return FixedMasks(load_masks(masks_from), source=str(masks_from))
+
+
+# ---------------------------------------------------------------------- the registry's entry
+@dataclass(frozen=True)
+class ScratchConfig(MethodConfig):
+    masks_from: str | None = field(default=None, metadata={"help": "run directory of a finished RA run"})
+    scratch_init: str = field(default="fresh", metadata={
+        "help": "fresh (another seed, default) or same (the RA run's initial weights)"})
+    init_seed: int | None = field(default=None, metadata={
+        "help": "with scratch_init fresh: seed of the initial weights (default the RA run's seed + 1)"})
+
+    def validate(self) -> None:
+        validation.choice("scratch_init", self.scratch_init, SCRATCH_INITS)
+        if not self.masks_from:
+            raise ConfigError("masks_from: method scratch needs --masks-from RUN_DIR (a finished ra run)")
+        if "\x00" in self.masks_from:
+            raise ConfigError("masks_from: a path cannot contain a NUL character")
+        if self.init_seed is not None:
+            if not 0 <= self.init_seed <= validation.MAX_SEED:
+                raise ConfigError(f"init_seed: must be in [0, {validation.MAX_SEED}], got {self.init_seed}")
+            if self.scratch_init != "fresh":
+                raise ConfigError("init_seed: only used with scratch_init fresh (same takes the ra run's weights)")
+
+
+def scratch_init_seed(c: ScratchConfig, run_seed: int) -> tuple[int, int]:
+    """``(init_seed, ra_seed)``: ``ra_seed`` is the seed of the ra run whose masks it trains (its
+    config.yaml; ``run_seed`` if unreadable). ``scratch_init: fresh`` (the default, the paper's
+    baseline) initialises from ``init_seed`` or else ``ra_seed + 1``, never ``ra_seed``; ``same``
+    starts from the ra run's own initial weights (its seed)."""
+    from ..config import read_yaml
+
+    try:
+        ra_seed = int(read_yaml(f"{c.masks_from}/config.yaml").get("seed", run_seed))
+    except (ConfigError, TypeError, ValueError):
+        ra_seed = run_seed
+    if c.scratch_init == "same":
+        return ra_seed, ra_seed
+    seed = c.init_seed if c.init_seed is not None else (ra_seed + 1) % (validation.MAX_SEED + 1)
+    if seed == ra_seed:
+        raise ConfigError(f"init_seed: {seed} is the ra run's own seed; scratch_init fresh needs another "
+                          "(use --scratch-init same for the same initial weights)")
+    return seed, ra_seed
+
+
+def _resolve(c: ScratchConfig, run) -> ScratchConfig:
+    """The RA run's folder as an absolute path."""
+    return dataclasses.replace(c, masks_from=str(Path(c.masks_from).expanduser().absolute()))
+
+
+def _build(c: ScratchConfig, run: RunContext) -> FixedMasks:
+    init_seed, ra_seed = scratch_init_seed(c, run.config.seed)
+    method = scratch(c.masks_from)
+    method.init, method.init_seed, method.ra_seed = c.scratch_init, init_seed, ra_seed
+    return method
+
+
+SPEC = register(MethodSpec(
+    "scratch", ScratchConfig, _build, "scratch-train: an RA run's final masks, fixed, on a fresh network",
+    cost_mode="nonzero", sparse_weights=True, resolve=_resolve, initial_seed=lambda c, run: scratch_init_seed(c, run.seed)[0]))

@@ -36,6 +36,7 @@ from typing import Any, Sequence
 import yaml
 
 from ..errors import ConfigError
+from ..methods import registry
 from . import figures
 from .tables import markdown_table
 
@@ -179,23 +180,23 @@ def _slug(text: str) -> str:
 
 
 def describe_method(summary: dict[str, Any], config: dict[str, Any]) -> str:
-    """A short name for the method and its settings, e.g. ``PWT-l1 80% Mod2`` or ``PRT-l1 80% @E4``."""
+    """A short name for the method and its settings, e.g. ``PWT-l1 80% Mod2`` or ``PRT-l1 80% @E4``
+    (the method's registry entry says; a method this version does not know goes by its name)."""
     method = summary.get("method") or config.get("method") or "?"
-    target = summary.get("target", config.get("target"))
-    criterion = summary.get("criterion") or config.get("criterion")
-    if method in ("pwt", "prt"):
-        text = f"{method.upper()}-{criterion} {target:.0%}" if target is not None else method.upper()
-        if method == "pwt" and (config.get("every") or 1) > 1:
-            text += f" Mod{config['every']}"
-        if method == "prt" and config.get("prune_epoch"):
-            text += f" @E{config['prune_epoch']}"
-        return text
-    if method == "ra":
-        text = f"RA-{config.get('range', '?')}-{config.get('epsilon', '?')}"
-        if config.get("partition") == "sensitivity":
-            text += f" δ={config.get('delta')}"
-        return text
-    return method
+    spec = registry.find(method)
+    return spec.label(summary, config) if spec is not None else method
+
+
+def is_baseline(method: str | None) -> bool:
+    """Whether runs of ``method`` are the reference of the Δ column (dense)."""
+    spec = registry.find(method)
+    return spec is not None and spec.baseline
+
+
+def prunes_while_training(method: str | None) -> bool:
+    """Whether reports compare runs of ``method`` with prune-then-retrain (unknown methods: yes)."""
+    spec = registry.find(method)
+    return spec is None or spec.prunes_while_training
 
 
 def _pct(x: float | None, signed: bool = False) -> str:
@@ -303,7 +304,7 @@ def seed_groups(runs: Sequence[RunRecord]) -> list[RunGroup]:
 
 def dense_reference(groups: Sequence[RunGroup], protocol: tuple) -> RunGroup | None:
     """The first dense group of ``protocol``: the reference of the Δ column."""
-    return next((g for g in groups if g.method == "dense" and g.protocol == protocol), None)
+    return next((g for g in groups if is_baseline(g.method) and g.protocol == protocol), None)
 
 
 def _stat(values: Sequence[float], fmt, suffix: str = "") -> str:
@@ -362,7 +363,7 @@ def runs_markdown(runs: Sequence[RunRecord]) -> str:
                   for key in ("train_macs_total", "train_mem_total")],
                 _stat(g.values(lambda s: s.get("train_seconds")), lambda x: f"{x:.0f}", " s"),
                 _pair_stat(g, "savings_vs_dense"),
-                _pair_stat(g, "savings_vs_prt") if g.method not in ("dense", "prt") else "–",
+                _pair_stat(g, "savings_vs_prt") if prunes_while_training(g.method) else "–",
             ])
         parts.append(f"Protocol: {describe_protocol(protocol)}.\n\n" + markdown_table(header, rows))
     notes = []
@@ -386,8 +387,11 @@ def _cost_note(runs: Sequence[RunRecord]) -> str:
             "`intrain cost`), summed over the run. *Saved vs PRT* compares with the paper's "
             "prune-then-retrain baseline: the same epochs dense, then m retraining epochs at the run's "
             "final pruning state (shown for the methods that prune during training). Count: " + ", ".join(
-                "pruned filters and channels" if m == "structured" else "non-zero weights (idealised sparse hardware)"
-                for m in modes) + ".")
+                COST_MODE_TEXT.get(m, m) for m in modes) + ".")
+
+
+COST_MODE_TEXT = {"structured": "pruned filters and channels", "nonzero": "non-zero weights (idealised sparse hardware)",
+                  "full": "every filter (soft-pruned runs train at full size)"}
 
 
 def layers_markdown(runs: Sequence[RunRecord]) -> str:

@@ -20,8 +20,9 @@ from .report import load_run, write_report
 def resolve_run(run: PresetRun, out: Path) -> TrainConfig:
     """The run's configuration with its folder set and ``masks_from="@label"`` pointing into ``out``."""
     config = run.config.replace(out=str(out / run.label))
-    if config.masks_from and config.masks_from.startswith("@"):
-        config = config.replace(masks_from=str(out / config.masks_from[1:]))
+    masks_from = getattr(config.method_config, "masks_from", None)
+    if masks_from and masks_from.startswith("@"):
+        config = config.replace(masks_from=str(out / masks_from[1:]))
     return config
 
 
@@ -31,7 +32,8 @@ def finished(config: TrainConfig) -> bool:
     if not (out / "summary.json").exists() or not (out / "config.yaml").exists():
         return False
     try:
-        return read_yaml(out / "config.yaml") == config.resolved().to_dict()
+        written = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)  # older runs too
+        return written.to_dict() == config.resolved().to_dict()
     except ConfigError:
         return False
 
