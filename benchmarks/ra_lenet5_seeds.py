@@ -32,6 +32,7 @@ ITERATIONS = 11 * 938  # 11 epochs of 938 batches of 64 (60,000 images)
 PAPER_EXTENSION = round(ITERATIONS * 10_000 / 64_000)  # the ResNet-56 schedule's first extension, scaled: 1612
 
 RA = dict(method="ra", range=2.0, epsilon=0.1, partition="type")
+DNS = dict(moments_at="start", hysteresis="relative", update_gamma=1e-4, update_power=1.0)
 ARMS: dict[str, dict] = {
     "dense": dict(method="dense"),
     "ra-2-0.1": RA,
@@ -45,6 +46,11 @@ ARMS: dict[str, dict] = {
     "ra-2.7-0.1": {**RA, "range": 2.7},
     "ra-2.7-0.1-ext1612": {**RA, "range": 2.7, "extending_interval": PAPER_EXTENSION},
     "ra-3-0.1-ext1612": {**RA, "range": 3.0, "extending_interval": PAPER_EXTENSION},
+    # Dynamic Network Surgery's three rules together: thresholds fixed when a class starts, the band
+    # 0.9 / 1.1 of one threshold, masks updated with probability (1 + 1e-4 i)^-1
+    "ra-2-0.1-dns": {**RA, **DNS},
+    "ra-2-0.1-relative": {**RA, "hysteresis": "relative"},
+    "ra-2.7-0.1-dns": {**RA, "range": 2.7, **DNS},
 }
 
 

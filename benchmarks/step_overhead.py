@@ -171,7 +171,7 @@ def epoch_times(base: TrainConfig, target: float, eval_subset: int) -> dict[str,
                              progress=False, quiet=True)
     runs: dict[str, tuple[Any, Trainer]] = {}
     for name, config in (("dense", base.replace(method="dense")),
-                         ("intrain-pwt-compact", base.replace(method="pwt", criterion="l1", target=target,
+                         ("intrain-pwt-compact", base.replace(method="pwt", recipe="paper", criterion="l1", target=target,
                                                               compact=True)),
                          ("torch-pruning", base.replace(method="dense"))):
         parts = build(config)

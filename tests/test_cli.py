@@ -21,7 +21,7 @@ SUMMARY_KEYS = {"method", "model", "dataset", "epochs", "final_test_accuracy", "
 def test_train_writes_the_run_directory_contract(tmp_path, capsys):
     out = tmp_path / "run"
     config = tmp_path / "c.yaml"
-    config.write_text("model: lenet5\ndataset: demo\nmethod: pwt\ntarget: 0.5\nepochs: 5\n")
+    config.write_text("model: lenet5\ndataset: demo\nmethod: pwt\nrecipe: paper\ntarget: 0.5\nepochs: 5\n")
     code = main(["train", "--config", str(config), "--epochs", "2", "--subset", "300", "--batch-size", "50",
                  "--out", str(out), "--quiet"])
     assert code == 0

@@ -11,7 +11,24 @@ def test_defaults_are_valid_and_derived_values():
     c = TrainConfig.of()
     assert c.learning_rate == 1e-3
     assert TrainConfig.of(optimizer="sgd").learning_rate == 0.01
-    assert TrainConfig.of(method="pwt", target=0.8, epochs=80).method_config.pruning_rate(80) == pytest.approx(0.01)
+    paper = TrainConfig.of(method="pwt", recipe="paper", target=0.8, epochs=80)
+    assert paper.method_config.pruning_rate(80) == pytest.approx(0.01)
+
+
+def test_pwt_defaults_to_the_recommended_recipe_and_presets_keep_the_papers():
+    """--method pwt's defaults are the recipe measured best on the protocol (benchmarks/README.md):
+    cubic, the target after 60% of the epochs, pruned every 6 steps; the paper's schedule is a flag away."""
+    from intrain.presets import get_preset
+
+    default = TrainConfig.of(method="pwt", target=0.8, epochs=20)
+    assert default.method_config.recipe == "recommended"
+    assert default.method_config.schedule_settings == {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6}
+    assert default.last_prune_epoch == 12
+    paper = TrainConfig.of(method="pwt", recipe="paper", target=0.8, epochs=20)
+    assert paper.method_config.schedule_settings == {"schedule": "linear", "reach": 1.0, "prune_every_steps": None}
+    for run in get_preset("pwt-fig1", "cpu").runs:
+        if run.config.method == "pwt":
+            assert run.config.method_config.recipe == "paper"
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -91,9 +108,9 @@ def test_config_round_trips_through_to_dict():
 
 
 @pytest.mark.parametrize("changes, last", [
-    (dict(method="pwt", epochs=16, target=0.8), 16),  # the paper's schedule: the target at the last epoch
+    (dict(method="pwt", epochs=16, target=0.8, recipe="paper"), 16),  # the paper's schedule: the target at the last epoch
     (dict(method="pwt", epochs=16, target=0.8, rate=0.1), 8),
-    (dict(method="pwt", epochs=16, target=0.8, every=3), 16),  # Mod-N ends where Mod-1 does
+    (dict(method="pwt", epochs=16, target=0.8, every=3, recipe="paper"), 16),  # Mod-N ends where Mod-1 does
     (dict(method="pwt", epochs=20, target=0.8, reach=0.6), 12),
     (dict(method="pwt", epochs=20, target=0.8, reach=0.6, schedule="cubic", prune_every_steps=6), 12),
     (dict(method="prt", epochs=20, target=0.5, prune_epoch=12), 12),

@@ -504,7 +504,7 @@ def test_a_real_run_records_its_cost_and_it_drops_after_pruning(tmp_path):
 
     out = tmp_path / "run"
     assert main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "200", "--epochs", "2",
-                 "--method", "pwt", "--target", "0.5", "--out", str(out), "--quiet"]) == 0
+                 "--method", "pwt", "--recipe", "paper", "--target", "0.5", "--out", str(out), "--quiet"]) == 0
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     first, second = history
     assert second["pruned_filter_fraction"] > 0 and 0 < second["train_macs"] < first["train_macs"]

@@ -77,7 +77,7 @@ def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, m
     monkeypatch.chdir(tmp_path)
     out = Path("runs") / "pwt"  # relative: resolved to an absolute folder
     monkeypatch.setattr(run_module, "StopSignals", StopAfterFirstEpoch)
-    config = TrainConfig.of(dataset="mnist", method="pwt", target=0.5, epochs=2, batch_size=50, device="auto",
+    config = TrainConfig.of(dataset="mnist", method="pwt", recipe="paper", target=0.5, epochs=2, batch_size=50, device="auto",
                          out=str(out))
     with pytest.raises(TrainingInterrupted):
         train(config, quiet=False)

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import yaml
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
@@ -527,3 +528,86 @@ def test_a_small_gaussian_layer_past_the_limit_is_refused_without_blaming_its_in
         with pytest.raises(ConfigError, match=r"prune 99.4% of layer 'conv1'") as info:
             method.on_step_end()
     assert "uniform initialisation, e.g." not in str(info.value) and "lower --range" in str(info.value)
+
+
+# ---------------------------------------------------------------------- Dynamic Network Surgery's rules (issue #12)
+def test_relative_hysteresis_is_dns_band_around_one_threshold():
+    # |K| = [0.1, 0.2, 0.3, 0.4, 1.0]: t = mu + 0 sigma = 0.4; DNS: l = 0.9 t = 0.36, u = 1.1 t = 0.44
+    lower, upper = thresholds([LAYER.abs()], range_=0.0, epsilon=0.1, relative=True)
+    assert lower.item() == pytest.approx(0.36) and upper.item() == pytest.approx(0.44)
+    lower, upper = thresholds([LAYER.abs()], range_=1.0, epsilon=0.1, relative=True)
+    t = 0.4 + math.sqrt(0.1)
+    assert lower.item() == pytest.approx(0.9 * t) and upper.item() == pytest.approx(1.1 * t)
+    lower, upper = thresholds([LAYER.abs()], range_=-5.0, epsilon=0.1, relative=True)
+    assert lower.item() == 0.0 and upper.item() == 0.0  # t = max(mu + range sigma, 0)
+    step = MaskUpdate.allocate([LAYER], [torch.ones(5)])
+    step.relative = True
+    assert step.first(1).relative  # stages keep the rule
+    step(0.0, 0.1)
+    assert step.masks[0].tolist() == [0, 0, 0, 1, 1]  # 0.4 inside [0.36, 0.44]: kept as it was
+    assert eq1_pruned_fraction(LAYER, 0.0, 0.1, hysteresis="relative") == pytest.approx(0.6)
+
+
+def test_update_probability_decays_as_dns_and_its_draws_are_a_function_of_the_iteration():
+    from intrain.methods.ra_eq1 import draws_update, update_probability
+
+    assert update_probability(0, 1e-4, 1.0) == 1.0
+    assert update_probability(10_000, 1e-4, 1.0) == pytest.approx(0.5)
+    assert update_probability(30_000, 1e-4, 2.0) == pytest.approx(1 / 16)
+    assert update_probability(123, 0.0, 1.0) == 1.0
+    assert all(draws_update(i, 0.0, 1.0) for i in range(100))
+    draws = [draws_update(i, 1e-3, 1.0) for i in range(20_000)]
+    expected = sum(update_probability(i, 1e-3, 1.0) for i in range(20_000)) / 20_000
+    assert abs(sum(draws) / 20_000 - expected) < 0.02  # uniform draws below the probability
+    assert draws == [draws_update(i, 1e-3, 1.0) for i in range(20_000)]  # no hidden state: resumes alike
+    assert draws[0]
+
+
+def test_a_skipped_update_leaves_the_masks_as_they_were():
+    layer = linear_layer()
+    method = ra(range_=0.0, epsilon=0.2, partition="none", update_gamma=1e6)  # p ~ 1e-6 after iteration 0
+    with method.attached(layer):
+        method.on_step_end()  # iteration 0: p = 1
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        with torch.no_grad():
+            layer.weight.mul_(-1).add_(2)  # |K| = [1.9, 2.2, 1.7, 2.4, 1.0]: an update would change the masks
+        for _ in range(20):
+            method.on_step_end()
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+    always = linear_layer()
+    with ra(range_=0.0, epsilon=0.2, partition="none").attached(always) as method:
+        method.on_step_end()
+        with torch.no_grad():
+            always.weight.mul_(-1).add_(2)
+        method.on_step_end()
+        assert always.weight_mask.tolist() != [[0, 0, 0, 1, 1]]
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    (dict(hysteresis="dns"), "hysteresis"),
+    (dict(hysteresis="relative", epsilon=1.0), "epsilon"),
+    (dict(update_gamma=-1e-4), "update_gamma"),
+    (dict(update_power=math.inf), "update_power"),
+    (dict(update_gamma="0.1"), "update_gamma"),
+])
+def test_dns_options_are_checked_through_the_api_and_the_config(changes, fragment):
+    from intrain.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=fragment):
+        ra(**changes)
+    with pytest.raises(ConfigError, match=fragment) as info:
+        TrainConfig.of(method="ra", **changes)
+    assert "\n" not in str(info.value)
+
+
+def test_cli_runs_ra_with_dns_rules_and_refuses_them_for_another_method(tmp_path, capsys):
+    out = tmp_path / "dns"
+    code = main(["train", "--dataset", "demo", "--subset", "64", "--epochs", "1", "--batch-size", "32", "--method",
+                 "ra", "--hysteresis", "relative", "--update-gamma", "1e-4", "--moments-at", "start", "--out",
+                 str(out), "--quiet"])
+    assert code == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert (config["hysteresis"], config["update_gamma"], config["update_power"]) == ("relative", 1e-4, 1.0)
+    code = main(["train", "--dataset", "demo", "--method", "pwt", "--update-gamma", "1e-4", "--out", str(tmp_path / "x")])
+    assert code == 2
+    assert "update_gamma" in capsys.readouterr().err

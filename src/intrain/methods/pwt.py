@@ -405,7 +405,7 @@ PWT_RECIPES = {
     "paper": {"schedule": "linear", "reach": 1.0, "prune_every_steps": None},
     "recommended": {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6},
 }
-DEFAULT_RECIPE = "paper"
+DEFAULT_RECIPE = "recommended"  # measured: benchmarks/README.md, "PWT protocol"
 LATE_PRUNE_LR_FACTOR = 0.25  # below this share of the initial learning rate, a last prune is flagged
 
 
@@ -434,7 +434,7 @@ class PWTConfig(FilterSettings):
         "help": "defaults of --schedule/--reach/--prune-every-steps: paper (linear, 1, epoch ends) or recommended "
                 "(cubic, 0.6, 6)"})
     reach: float | None = field(default=None, metadata={
-        "help": "reach the target after this fraction of the epochs (default 1: the paper)"})
+        "help": "reach the target after this fraction of the epochs (the paper: 1)"})
     schedule: str | None = field(default=None, metadata={
         "help": "growth of the pruned fraction: linear (the paper) or cubic (Zhu & Gupta)"})
     prune_every_steps: int | None = field(default=None, metadata={

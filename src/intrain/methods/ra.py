@@ -16,6 +16,10 @@ parameters are never pruned. Options, measured in ``benchmarks/ra_lenet5_seeds.p
 ``moments="signed"`` (μ, σ of ``K``), ``moments_over="kept"`` (of the kept weights only),
 ``moments_at="start"`` (thresholds computed once, when the layer's class starts pruning, then fixed,
 as Dynamic Network Surgery's Caffe layer does at iteration 0).
+Dynamic Network Surgery's other two rules are options too: ``hysteresis="relative"`` (its band
+``(1 ∓ ε)·max(μ + range·σ, 0)``, DNS's 0.9/1.1 at ε = 0.1, where Eq. 1's is ``±ε·σ``) and
+``update_gamma`` / ``update_power`` (the masks updated at iteration ``i`` with probability
+``(1 + γ i)^−power``, DNS's LeNet-5 example γ = 1e-4, power 1; 0: every step, the paper).
 
 **Never silently dead.** When a class starts pruning, a layer that Eq. 1 on its current weights
 would prune 99% or more of raises :class:`~intrain.errors.ConfigError` naming the layer, the
@@ -43,110 +47,33 @@ explicit ``classes`` of layer names (layers in no class are never pruned).
 
 from __future__ import annotations
 
-import copy
 import itertools
+import math
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from itertools import islice
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .. import validation
 from ..errors import ConfigError, DeadLayerError, IntrainError
-from ..masks import ensure_weight_mask, mask_sparsity, masked_forward, weight_mask
+from ..masks import ensure_weight_mask, masked_forward, weight_mask
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
-from .ra_eq1 import MaskUpdate, eq1_pruned_fraction
+from .ra_eq1 import MaskUpdate, draws_update, eq1_pruned_fraction
+from .ra_partition import partition_by_sensitivity, sensitivity_from_sparsity  # noqa: F401 - part of RA's API
+from .ra_partition import ProbeResult, partition_by_type, probe_sensitivity
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
 PARTITIONS = ("type", "sensitivity", "none")
 MOMENTS = ("magnitude", "signed")
 MOMENTS_OVER = ("all", "kept")
 MOMENTS_AT = ("step", "start")
+HYSTERESES = ("sigma", "relative")
 REINITS = ("none", "he-normal")
 DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
-
-
-# ---------------------------------------------------------------------- partitions (Section 3.2)
-def partition_by_type(names: Sequence[str], kinds: Sequence[str]) -> list[list[str]]:
-    """Strategy 1: consecutive layers of the same type form a class (conv class, then fc class)."""
-    classes: list[list[str]] = []
-    for i, (name, kind) in enumerate(zip(names, kinds)):
-        if i == 0 or kind != kinds[i - 1]:
-            classes.append([])
-        classes[-1].append(name)
-    return classes
-
-
-def partition_by_sensitivity(sensitivity: Sequence[float], factor: float) -> list[list[int]]:
-    """Strategy 2 (Algorithm 2) on layer indices: walk the layers in order and open a new class when
-    ``|s[l] − s_avg| > δ`` with ``δ = factor · s_avg``, ``s_avg`` the mean sensitivity of the current
-    class (updated after each layer joins). ``factor = inf`` gives one class."""
-    classes = [[0]]
-    for index in range(1, len(sensitivity)):
-        current = classes[-1]
-        average = sum(sensitivity[i] for i in current) / len(current)
-        if abs(sensitivity[index] - average) > factor * average:
-            classes.append([])
-        classes[-1].append(index)
-    return classes
-
-
-def sensitivity_from_sparsity(sparsity: float, floor: float = 1e-6) -> float:
-    """A layer's sensitivity to pruning: ``1 / sparsity`` (a layer left dense counts as ``1 / floor``)."""
-    return 1.0 / max(sparsity, floor)
-
-
-@dataclass
-class ProbeResult:
-    """Per-layer sparsity and sensitivity after the probe phase, and the partition drawn from them."""
-
-    iterations: int
-    seconds: float
-    layers: list[str]
-    sparsity: list[float]
-    sensitivity: list[float]
-    classes: list[list[str]]
-
-
-def probe_sensitivity(
-    model: nn.Module,
-    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    iterations: int,
-    *,
-    range_: float,
-    epsilon: float,
-    factor: float,
-) -> ProbeResult:
-    """The probe phase of Strategy 2: train a *copy* of ``model`` for ``iterations`` steps with every
-    layer under pruning, read each layer's sparsity, and partition by Algorithm 2.
-
-    ``model`` itself is not touched, so training afterwards starts from its initial weights and a
-    fresh optimizer: the paper's "re-initialise the network" with the same initial draw. The probe
-    runs at the optimizer's initial learning rate.
-    """
-    start = time.perf_counter()
-    probe_model = copy.deepcopy(model).train()
-    optimizer = make_optimizer(probe_model)
-    method = RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition="none")
-    done = 0
-    with method.attached(probe_model, optimizer):
-        for x, y in islice(batches, iterations):
-            optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(probe_model(x), y).backward()
-            optimizer.step()
-            method.on_step_end()
-            done += 1
-    names = [name for name, _ in prunable_weights(probe_model)]
-    sparsity = [mask_sparsity(module) for _, module in prunable_weights(probe_model)]
-    sensitivity = [sensitivity_from_sparsity(s) for s in sparsity]
-    classes = [[names[i] for i in c] for c in partition_by_sensitivity(sensitivity, factor)]
-    return ProbeResult(done, time.perf_counter() - start, names, sparsity, sensitivity, classes)
 
 
 @torch.no_grad()
@@ -189,6 +116,9 @@ class RedundancyAwareTraining(PruningMethod):
         moments_over: str = "all",
         reinit: str = "none",
         moments_at: str = "step",
+        hysteresis: str = "sigma",
+        update_gamma: float = 0.0,
+        update_power: float = 1.0,
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
@@ -205,11 +135,13 @@ class RedundancyAwareTraining(PruningMethod):
                               "probe=probe_sensitivity(...) or explicit classes")
         for what, value, choices in (("partition", partition, PARTITIONS), ("moments", moments, MOMENTS),
                                      ("moments_over", moments_over, MOMENTS_OVER), ("reinit", reinit, REINITS),
-                                     ("moments_at", moments_at, MOMENTS_AT)):
+                                     ("moments_at", moments_at, MOMENTS_AT), ("hysteresis", hysteresis, HYSTERESES)):
             if value not in choices:
                 raise ConfigError(f"{what}: unknown value '{value}'; choose one of: {', '.join(choices)}")
         self.moments, self.moments_over, self.reinit = moments, moments_over, reinit
         self.moments_at = moments_at
+        _check_dns_options(hysteresis, epsilon, update_gamma, update_power)
+        self.hysteresis, self.update_gamma, self.update_power = hysteresis, update_gamma, update_power
         self._bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # moments_at="start": (l, u) per layer
         self.reinitialised: list[str] = []
         self.range, self.epsilon, self.partition = range_, epsilon, partition
@@ -274,6 +206,7 @@ class RedundancyAwareTraining(PruningMethod):
         modules = [self._modules[name] for c in self.classes for name in c]
         step = MaskUpdate.allocate([m.weight for m in modules], [weight_mask(m) for m in modules])
         step.signed, step.kept = self.moments == "signed", self.moments_over == "kept"
+        step.relative = self.hysteresis == "relative"
         ends = itertools.accumulate(len(c) for c in self.classes)
         return [step.first(end) for end in ends]
 
@@ -290,12 +223,10 @@ class RedundancyAwareTraining(PruningMethod):
         if starting:
             self._check_starting_class(active - 1)
         start = time.perf_counter()
-        if self.moments_at == "start":
-            if starting or self._bounds is None:
-                self._fix_bounds(active)
-            self._stages[active - 1](self.range, self.epsilon, self._bounds)
-        else:
-            self._stages[active - 1](self.range, self.epsilon)
+        if self.moments_at == "start" and (starting or self._bounds is None):
+            self._fix_bounds(active)
+        if draws_update(self.iteration, self.update_gamma, self.update_power):
+            self._stages[active - 1](self.range, self.epsilon, self._bounds if self.moments_at == "start" else None)
         elapsed = time.perf_counter() - start
         self.prune_seconds += elapsed
         self._epoch_seconds += elapsed
@@ -318,7 +249,8 @@ class RedundancyAwareTraining(PruningMethod):
         self._bounds[1][first: len(upper)] = upper[first:]
 
     def _start_fraction(self, module: nn.Module) -> float:
-        return eq1_pruned_fraction(module.weight, self.range, self.epsilon, moments=self.moments)
+        return eq1_pruned_fraction(module.weight, self.range, self.epsilon, moments=self.moments,
+                                   hysteresis=self.hysteresis)
 
     def _check_starting_class(self, index: int) -> None:
         """Never silently dead (1): a layer of the class that starts pruning now, whose current weights
@@ -434,6 +366,17 @@ def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> 
     return [list(c) for c in classes]
 
 
+def _check_dns_options(hysteresis: str, epsilon: float, update_gamma: Any, update_power: Any) -> None:
+    """Dynamic Network Surgery's options: its band needs ε < 1; the update probability's γ and power
+    are finite and non-negative."""
+    if hysteresis == "relative" and epsilon >= 1:
+        raise ConfigError(f"epsilon: hysteresis relative needs epsilon below 1 (the band is (1 -+ epsilon) t), got {epsilon}")
+    for name, value in (("update_gamma", update_gamma), ("update_power", update_power)):
+        validation.number(name, value)
+        if not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{name}: must be a finite non-negative number, got {value}")
+
+
 ra = RedundancyAwareTraining  # RA-``range``-``ε`` in the paper's naming: ``ra(range_=2.0, epsilon=0.1)``
 
 
@@ -466,12 +409,18 @@ class RAConfig(MethodConfig):
         "Eq. 1 thresholds recomputed every step, or fixed when the class starts"))
     reinit: str = field(default="none", metadata=_help(
         "he-normal re-initialises, at attach, layers Eq. 1 would prune >= 99% of (default none)"))
+    hysteresis: str = field(default="sigma", metadata=_help(
+        "band around the threshold: sigma (Eq. 1: +-epsilon sigma) or relative (DNS: (1 -+ epsilon) t)"))
+    update_gamma: float = field(default=0.0, metadata=_help(
+        "masks updated with probability (1 + gamma i)^-power at iteration i (DNS: 1e-4; 0: every step)"))
+    update_power: float = field(default=1.0, metadata=_help("the power of --update-gamma's probability (DNS: 1)"))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
-                              ("moments_at", MOMENTS_AT), ("reinit", REINITS)):
+                              ("moments_at", MOMENTS_AT), ("reinit", REINITS), ("hysteresis", HYSTERESES)):
             validation.choice(name, getattr(self, name), choices)
         validation.ra_thresholds(self.range, self.epsilon)
+        _check_dns_options(self.hysteresis, self.epsilon, self.update_gamma, self.update_power)
         if self.delta != self.delta or self.delta < 0:
             raise ConfigError(f"delta: must be non-negative (inf gives one class), got {self.delta}")
         if not 0 <= self.probe_fraction < 1:
@@ -504,7 +453,8 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
     probe = ProbeResult(**saved) if saved else (run_probe(c, run) if c.needs_probe else None)
     return ra(range_=c.range, epsilon=c.epsilon, partition=c.partition, classes=c.classes,
               extending_interval=c.extending_interval, total_iterations=run.config.epochs * run.iterations_per_epoch,
-              probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at)
+              probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at,
+              hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power)
 
 
 def _label(summary: dict, config: dict) -> str:

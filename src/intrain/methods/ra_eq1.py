@@ -9,6 +9,7 @@ layer one step would prune (:func:`eq1_pruned_fraction`).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -24,6 +25,7 @@ def thresholds(
     counts: torch.Tensor | None = None,
     factors: torch.Tensor | None = None,
     sums: Sequence[torch.Tensor] | None = None,
+    relative: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 1 for every layer at once, from each layer's weight magnitudes ``|K|``: ``(l, u)``, two
     1-D tensors with one entry per layer. ``μ = Σ|k| / n`` and ``σ² = Σ|k|² / n − μ²`` are the mean
@@ -32,7 +34,11 @@ def thresholds(
     layer, float32) and ``factors`` (``[[range − ε], [range + ε]]``, float32) may be passed
     precomputed, as :class:`MaskUpdate` does. ``sums`` replaces ``Σ|k|`` by another first moment:
     ``Σk`` gives the mean and standard deviation of ``K`` itself (``moments="signed"``), since
-    ``Σ|k|² = Σk²``."""
+    ``Σ|k|² = Σk²``.
+
+    ``relative=True`` is Dynamic Network Surgery's hysteresis (its Caffe ``CCMaskCalc``): one threshold
+    ``t = max(μ + range·σ, 0)`` and the band ``l = (1 − ε)·t``, ``u = (1 + ε)·t`` (DNS: ε = 0.1), where
+    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``."""
     if counts is None:
         counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
     if factors is None:
@@ -41,6 +47,9 @@ def thresholds(
     mean = torch.stack(list(first)).float().div_(counts)
     std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
     std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
+    if relative:
+        centre = torch.mul(std, range_).add_(mean).clamp_min_(0)
+        return centre * (1 - epsilon), centre * (1 + epsilon)
     lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
     return lower, upper
 
@@ -65,6 +74,7 @@ class MaskUpdate:
     factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
     signed: bool = False  # μ, σ of K instead of |K|
     kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
+    relative: bool = False  # DNS's band (1 ∓ ε)·t instead of Eq. 1's ±ε·σ (see :func:`thresholds`)
 
     @classmethod
     def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
@@ -79,7 +89,7 @@ class MaskUpdate:
     def first(self, layers: int) -> "MaskUpdate":
         """The step restricted to the first ``layers`` layers (same buffers)."""
         return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
-                          self.counts[:layers], signed=self.signed, kept=self.kept)
+                          self.counts[:layers], signed=self.signed, kept=self.kept, relative=self.relative)
 
     @torch.no_grad()
     def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,14 +108,16 @@ class MaskUpdate:
         for weight, magnitude in zip(self.weights, self.magnitudes):
             torch.abs(weight, out=magnitude)
         if not (self.signed or self.kept):
-            return thresholds(self.magnitudes, range_, epsilon, counts=self.counts, factors=factors)
+            return thresholds(self.magnitudes, range_, epsilon, counts=self.counts, factors=factors,
+                              relative=self.relative)
         counts, magnitudes, sums = self.counts, self.magnitudes, None
         if self.kept:
             magnitudes = [m * t for m, t in zip(self.magnitudes, self.masks)]
             counts = torch.stack([t.sum() for t in self.masks]).float().clamp_min_(1)
         if self.signed:
             sums = [(w * t).sum() if self.kept else w.sum() for w, t in zip(self.weights, self.masks)]
-        return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums)
+        return thresholds(magnitudes, range_, epsilon, counts=counts, factors=factors, sums=sums,
+                          relative=self.relative)
 
     @torch.no_grad()
     def __call__(self, range_: float, epsilon: float,
@@ -139,7 +151,8 @@ def update_masks(weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor],
 
 
 # ---------------------------------------------------------------------- a layer that Eq. 1 would kill
-def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, moments: str = "magnitude") -> float:
+def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, moments: str = "magnitude",
+                        hysteresis: str = "sigma") -> float:
     """The fraction of ``weight`` that one Eq. 1 step prunes from an all-kept mask (``|w| < l``).
 
     On PyTorch's default (Kaiming-uniform) initialisation this is 1.0 from range ≈ 1.8 up (|K| is
@@ -147,6 +160,25 @@ def eq1_pruned_fraction(weight: torch.Tensor, range_: float, epsilon: float, *, 
     """
     mask = torch.ones_like(weight)
     step = MaskUpdate.allocate([weight.detach()], [mask])
-    step.signed = moments == "signed"
+    step.signed, step.relative = moments == "signed", hysteresis == "relative"
     lower = step.lower_thresholds(range_, epsilon)[0]
     return float((weight.detach().abs() < lower).float().mean())
+
+
+def update_probability(iteration: int, gamma: float, power: float) -> float:
+    """Dynamic Network Surgery's probability of updating the masks at 0-based ``iteration``:
+    ``(1 + γ·iteration)^(−power)`` (its LeNet-5 example: γ = 1e-4, power 1); ``γ = 0``: every step,
+    as the RA paper."""
+    return 1.0 if gamma == 0 else (1.0 + gamma * iteration) ** -power
+
+
+def draws_update(iteration: int, gamma: float, power: float) -> bool:
+    """Whether the mask update runs at ``iteration``: a uniform draw below :func:`update_probability`.
+    The draw is a pure function of the iteration (its own ``random.Random``), so a resumed run
+    makes the draws an uninterrupted one would, with no generator state to save."""
+    if gamma == 0:
+        return True
+    return random.Random(_DRAW_SALT + iteration).random() < update_probability(iteration, gamma, power)
+
+
+_DRAW_SALT = 0x5EED_D25  # keeps these draws apart from other Random(iteration) users

@@ -1,0 +1,101 @@
+"""RA's classes of layers (Dong et al., Section 3.2): Strategy 1 by layer type, Strategy 2 (Algorithm 2)
+by the sensitivity a probe phase measures, and the probe itself.
+
+Stage-wise pruning (:class:`~intrain.methods.ra.RedundancyAwareTraining`) extends pruning one class
+at a time; this module only draws the classes.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from itertools import islice
+from typing import Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..masks import mask_sparsity
+from ..reporting.stats import prunable_weights
+
+
+# ---------------------------------------------------------------------- partitions (Section 3.2)
+def partition_by_type(names: Sequence[str], kinds: Sequence[str]) -> list[list[str]]:
+    """Strategy 1: consecutive layers of the same type form a class (conv class, then fc class)."""
+    classes: list[list[str]] = []
+    for i, (name, kind) in enumerate(zip(names, kinds)):
+        if i == 0 or kind != kinds[i - 1]:
+            classes.append([])
+        classes[-1].append(name)
+    return classes
+
+
+def partition_by_sensitivity(sensitivity: Sequence[float], factor: float) -> list[list[int]]:
+    """Strategy 2 (Algorithm 2) on layer indices: walk the layers in order and open a new class when
+    ``|s[l] − s_avg| > δ`` with ``δ = factor · s_avg``, ``s_avg`` the mean sensitivity of the current
+    class (updated after each layer joins). ``factor = inf`` gives one class."""
+    classes = [[0]]
+    for index in range(1, len(sensitivity)):
+        current = classes[-1]
+        average = sum(sensitivity[i] for i in current) / len(current)
+        if abs(sensitivity[index] - average) > factor * average:
+            classes.append([])
+        classes[-1].append(index)
+    return classes
+
+
+def sensitivity_from_sparsity(sparsity: float, floor: float = 1e-6) -> float:
+    """A layer's sensitivity to pruning: ``1 / sparsity`` (a layer left dense counts as ``1 / floor``)."""
+    return 1.0 / max(sparsity, floor)
+
+
+@dataclass
+class ProbeResult:
+    """Per-layer sparsity and sensitivity after the probe phase, and the partition drawn from them."""
+
+    iterations: int
+    seconds: float
+    layers: list[str]
+    sparsity: list[float]
+    sensitivity: list[float]
+    classes: list[list[str]]
+
+
+def probe_sensitivity(
+    model: nn.Module,
+    make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    iterations: int,
+    *,
+    range_: float,
+    epsilon: float,
+    factor: float,
+) -> ProbeResult:
+    """The probe phase of Strategy 2: train a *copy* of ``model`` for ``iterations`` steps with every
+    layer under pruning, read each layer's sparsity, and partition by Algorithm 2.
+
+    ``model`` itself is not touched, so training afterwards starts from its initial weights and a
+    fresh optimizer: the paper's "re-initialise the network" with the same initial draw. The probe
+    runs at the optimizer's initial learning rate.
+    """
+    start = time.perf_counter()
+    probe_model = copy.deepcopy(model).train()
+    optimizer = make_optimizer(probe_model)
+    from .ra import RedundancyAwareTraining  # the probe prunes with RA itself (ra.py imports this module)
+
+    method = RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition="none")
+    done = 0
+    with method.attached(probe_model, optimizer):
+        for x, y in islice(batches, iterations):
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(probe_model(x), y).backward()
+            optimizer.step()
+            method.on_step_end()
+            done += 1
+    names = [name for name, _ in prunable_weights(probe_model)]
+    sparsity = [mask_sparsity(module) for _, module in prunable_weights(probe_model)]
+    sensitivity = [sensitivity_from_sparsity(s) for s in sparsity]
+    classes = [[names[i] for i in c] for c in partition_by_sensitivity(sensitivity, factor)]
+    return ProbeResult(done, time.perf_counter() - start, names, sparsity, sensitivity, classes)
