@@ -29,6 +29,8 @@ Arms (the schedules reach 80% of the filters pruned):
   pwt-l1-reach0.6       the paper's steps per epoch, 80% reached after 60% of the epochs
   pwt-l1-cubic          Zhu & Gupta's cubic schedule, 80% at the last epoch
   pwt-l1-recipe         cubic, 80% after 60% of the epochs, every 6 steps
+  sfp                   Soft Filter Pruning (He et al. 2018): 80% of each layer's lowest-L2 filters
+                        zeroed after every epoch but kept training, removed after the last
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ ARMS: dict[str, list[str]] = {
     "pwt-l1-reach0.6": [*PWT, "--reach", "0.6"],
     "pwt-l1-cubic": [*PWT, "--schedule", "cubic"],
     "pwt-l1-recipe": [*PWT, "--schedule", "cubic", "--reach", "0.6", "--prune-every-steps", "6"],
+    "sfp": ["--method", "sfp", "--target", "0.8"],
 }
 PRT_FRACTIONS = (0.5, 0.7, 0.9)  # E / N
 
