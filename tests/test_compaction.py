@@ -250,7 +250,7 @@ def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
 
 
 def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
-    from intrain.methods.pwt import _global_choice
+    from intrain.methods.filter_pruning import _global_choice
 
     scores = [torch.tensor([0.1, 0.2, 0.9]), torch.tensor([0.15, 0.5, 0.6])]
     kept = [torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)]

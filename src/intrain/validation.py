@@ -59,6 +59,8 @@ def field_type(f: dataclasses.Field, value: Any) -> None:
 
 
 def choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value is None:  # as the config's type check words it
+        raise ConfigError(f"{name}: must not be empty")
     if not isinstance(value, str):
         raise ConfigError(f"{name}: expected a string, got {value!r}")
     if value not in choices:

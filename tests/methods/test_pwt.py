@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from intrain.methods import dense, prt, pwt
-from intrain.methods.pwt import _global_choice, _layer_choice
+from intrain.methods.filter_pruning import _global_choice, _layer_choice
 
 
 def conv_net():

@@ -6,7 +6,8 @@ Importing this package registers every method (:mod:`intrain.methods.registry`),
 from . import registry
 from .base import PruneEvent, PruningMethod
 from .dense import dense
-from .pwt import FilterPruning, pwt
+from .filter_pruning import FilterPruning
+from .pwt import pwt
 from .prt import prt
 from .ra import RedundancyAwareTraining, ra
 from .scratch import FixedMasks, scratch

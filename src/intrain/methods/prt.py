@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from .. import validation
 from ..errors import ConfigError
 from ..schedules import abrupt_fraction
-from .pwt import FilterPruning, FilterSettings, filter_label, filter_pruning_arguments
+from .filter_pruning import FilterPruning, FilterSettings, filter_label, filter_pruning_arguments
 from .registry import MethodSpec, RunContext, register
 
 

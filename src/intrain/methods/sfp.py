@@ -12,7 +12,7 @@ compaction and ``intrain export`` remove them. The model trains at full size unt
 training cost is counted so (cost mode ``full``).
 
 Layers tied by residual additions are scored and zeroed as one unit (the mean of their members' L2
-norms), as :class:`~intrain.methods.pwt.FilterPruning`, whose channel tracing, masks and compaction
+norms), as :class:`~intrain.methods.filter_pruning.FilterPruning`, whose channel tracing, masks and compaction
 support this class reuses. Nothing beyond the weights needs saving to resume: which filters are zero
 is in the model's state.
 
@@ -32,7 +32,7 @@ import torch
 from .. import validation
 from ..masks import PrunableLayer
 from .base import PruneEvent
-from .pwt import FilterPruning, _layer_choice
+from .filter_pruning import FilterPruning, _layer_choice
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
 
