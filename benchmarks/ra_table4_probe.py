@@ -69,26 +69,34 @@ def main(argv: list[str] | None = None) -> int:
         base = base.replace(dataset="demo", data_dir=None, subset=256, width=0.25, batch_size=32)
         iterations = 4
     start = time.perf_counter()
-    runs = []
+    runs: list[dict] = []
     for seed in seeds:
         runs.append(probe(base.replace(seed=seed), iterations, args.range, args.epsilon))
         r = runs[-1]
         print(f"seed {seed}: {r['iterations']} iterations in {r['seconds']:.0f} s; sensitivity "
               f"{min(r['sensitivity']):.3f}-{max(r['sensitivity']):.3f}", flush=True)
-    result = {
+        # written after every seed: a long probe that is stopped keeps the seeds it finished
+        emit(args.name, results(args, base, iterations, seeds, runs, start), table(runs))
+    return 0
+
+
+def results(args: argparse.Namespace, base: TrainConfig, iterations: int, seeds: list[int], runs: list[dict],
+            start: float) -> dict:
+    return {
         "benchmark": args.name, "model": "resnet20", "width": base.width, "dataset": base.dataset,
         "recipe": {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4,
                    "batch_size": base.batch_size},
         "range": args.range, "epsilon": args.epsilon, "iterations": iterations, "seeds": seeds,
-        "wall_seconds": time.perf_counter() - start, "runs": runs,
+        "seeds_done": [r["seed"] for r in runs], "wall_seconds": time.perf_counter() - start, "runs": runs,
         "factors_for_1_class": factors_giving(runs, 1, 1),
         "factors_for_2_to_3_classes": factors_giving(runs, 2, 3),
         "factors_for_5_classes": factors_giving(runs, 5, 5),
     }
-    table = [["δ factor", *[f"classes s{r['seed']}" for r in runs]]]
-    table += [[f"{f:g}", *[str(r["classes_by_factor"][f"{f:g}"]) for r in runs]] for f in FACTORS]
-    emit(args.name, result, table)
-    return 0
+
+
+def table(runs: list[dict]) -> list[list[str]]:
+    rows = [["δ factor", *[f"classes s{r['seed']}" for r in runs]]]
+    return rows + [[f"{f:g}", *[str(r["classes_by_factor"][f"{f:g}"]) for r in runs]] for f in FACTORS]
 
 
 if __name__ == "__main__":
