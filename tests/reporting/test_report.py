@@ -245,3 +245,19 @@ def test_accuracy_figure_draws_a_band_for_seeds(tmp_path, monkeypatch):
     assert list(epochs) == [1, 2] and low[0] == high[0] == 50.0
     std = (0.02 ** 0.5) * 100  # sample std of 60% and 80%: 14.1 points
     assert low[1] == pytest.approx(70 - std) and high[1] == pytest.approx(70 + std)
+
+
+def test_seeds_started_by_different_versions_share_a_row(tmp_path):
+    """A config.yaml written before recipes and method settings (every method's keys, defaults left
+    unset, lr_step_epochs written though the schedule is constant) and one written now are seeds of
+    one experiment; a real difference (the paper's schedule against the recommended one) is not."""
+    root = tmp_path / "runs"
+    common = {"method": "pwt", "criterion": "l1", "target": 0.8, "lr_schedule": "constant", "optimizer": "adam"}
+    old = _seeded(root, "pwt-s0", 0, [0.7, 0.86], **common, schedule="cubic", reach=0.6, prune_every_steps=6,
+                  rate=None, compact=None, lr=None, lr_step_epochs=30, range=2.0, epsilon=0.1, masks_from=None)
+    new = _seeded(root, "pwt-s1", 1, [0.7, 0.88], **common, recipe="paper", schedule="cubic", reach=0.6,
+                  prune_every_steps=6, compact=True, lr=0.001, lr_step_epochs=6)
+    paper = _seeded(root, "pwt-paper-s0", 0, [0.7, 0.70], **common, recipe="paper")
+    rows = _rows(runs_markdown([load_run(d) for d in (old, new, paper)]))
+    assert rows["pwt-s0 … pwt-s1 (2 seeds)"][rows["run"].index("seeds")] == "2"
+    assert rows["pwt-paper-s0"][rows["run"].index("seeds")] == "1"

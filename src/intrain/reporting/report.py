@@ -290,8 +290,32 @@ def _experiment(run: RunRecord) -> tuple:
     seed and paths. A run without a config.yaml or a seed in it is an experiment of its own."""
     if "seed" not in run.config:
         return ("run", str(run.path))
-    config = {k: v for k, v in run.config.items() if k not in NOT_THE_EXPERIMENT}
+    config = {k: v for k, v in effective_config(run).items() if k not in NOT_THE_EXPERIMENT}
     return (protocol_of(run), run.summary.get("method"), json.dumps(config, sort_keys=True, default=str))
+
+
+# settings that only matter under one learning-rate schedule (older versions wrote them all)
+_SCHEDULE_ONLY = {"step": ("lr_step_epochs", "lr_gamma", "lr_milestones"), "inv": ("inv_gamma", "inv_power")}
+
+
+def effective_config(run: RunRecord) -> dict:
+    """The run's settings as intrain reads them now: a config.yaml of an older version (other
+    methods' keys, defaults left unset, PWT before recipes) read as a resumed checkpoint would be,
+    every default written out, and the settings of learning-rate schedules the run did not use left
+    out. So seeds of one experiment started by different versions compare equal. The file as
+    written when it cannot be read."""
+    from ..engine.checkpoint import config_from_checkpoint
+    from ..errors import IntrainError
+
+    try:
+        values = config_from_checkpoint({"config": run.config}, run.path).resolved().to_dict()
+    except (IntrainError, TypeError, ValueError):
+        return dict(run.config)
+    for schedule, keys in _SCHEDULE_ONLY.items():
+        if values.get("lr_schedule") != schedule:
+            for key in keys:
+                values.pop(key, None)
+    return values
 
 
 def seed_groups(runs: Sequence[RunRecord]) -> list[RunGroup]:
