@@ -51,6 +51,7 @@ ARMS: dict[str, dict] = {
     "ra-2-0.1-dns": {**RA, **DNS},
     "ra-2-0.1-relative": {**RA, "hysteresis": "relative"},
     "ra-2.7-0.1-dns": {**RA, "range": 2.7, **DNS},
+    "ra-2.5-0.1-dns": {**RA, "range": 2.5, **DNS},
 }
 
 
