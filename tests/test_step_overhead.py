@@ -26,4 +26,6 @@ def test_smoke_run_reports_the_step_ratio_and_each_arms_epoch_time_ratio(tmp_pat
     assert set(runs) == {"dense", "intrain-pwt-compact", "torch-pruning"} and runs["dense"]["epoch_time_ratio"] == 1.0
     assert runs["intrain-pwt-compact"]["pruned_filter_fraction"] >= 0.8 and runs["torch-pruning"]["pruned_filter_fraction"] >= 0.8
     assert runs["intrain-pwt-compact"]["params"] == runs["torch-pruning"]["params"]  # the same final shapes
+    assert list(result["epochs"]["by_seed"]) == ["0"] and runs["torch-pruning"]["epoch_time_ratios"] == [
+        result["epochs"]["by_seed"]["0"]["torch-pruning"]["epoch_time_ratio"]]  # mean over the one seed
     assert "epoch time / dense: torch-pruning" in done.stdout

@@ -263,7 +263,7 @@ def check_removed_channels_are_zero(model: nn.Module, graph, plan: Sequence[tupl
     """Refuse a compaction that would change the model's outputs.
 
     Removing a channel is exact when every conv or linear layer that reads it reads zeros there.
-    One eval-mode forward pass of two seeded random examples (global RNG untouched, BatchNorm
+    One eval-mode forward pass of a seeded random example (global RNG untouched, BatchNorm
     statistics unchanged) checks that for every channel in ``plan``; a non-zero read (an operation
     mapping zero to non-zero between the pruned layer and its reader, e.g. a sigmoid or an added
     constant, or a channel shuffle whose index mapping Torch-Pruning gets wrong) raises a :class:`~intrain.errors.ConfigError` before anything is changed.
@@ -284,7 +284,7 @@ def check_removed_channels_are_zero(model: nn.Module, graph, plan: Sequence[tupl
     handles = [read[1].register_forward_pre_hook(check(*read)) for read in reads]
     flags = [(m, m.training) for m in model.modules()]
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn((2, *example_inputs.shape[1:]), generator=generator).to(example_inputs)
+    x = torch.randn((1, *example_inputs.shape[1:]), generator=generator).to(example_inputs)
     try:
         model.eval()(x)
     finally:
@@ -334,7 +334,7 @@ def _decode_positions(originals) -> dict[nn.Parameter, tuple[nn.Parameter, torch
 
 def _slice_state_value(value: Any, old: nn.Parameter, new: nn.Parameter, positions: torch.Tensor) -> Any:
     if torch.is_tensor(value) and value.shape == old.shape:
-        return value.reshape(-1)[positions.to(value.device)].view(new.shape).clone()
+        return value.reshape(-1).index_select(0, positions.to(value.device)).view(new.shape)  # a new tensor
     return value
 
 

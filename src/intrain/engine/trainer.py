@@ -174,7 +174,8 @@ class Trainer:
         2. compact (``options.compact``): the pruned filters are removed physically; the optimizer's
            parameter groups point at the new, smaller parameters and their state is sliced (the
            model is traced at the first compaction; later ones reuse the graph the previous one
-           returned, which its pruning kept up to date, as Torch-Pruning's own pruners do);
+           returned, which its pruning kept up to date, as Torch-Pruning's own pruners do; the
+           coupled groups are the method's own, read at its last attach);
         3. re-attach: the method's hooks move to the new parameters, its channel structure read from
            the compaction's own dependency graph (no second trace);
         4. re-wrap: what the step calls (DistributedDataParallel, the memory format) is rebuilt over
@@ -188,7 +189,8 @@ class Trainer:
         from ..compaction import compact
 
         start = time.perf_counter()
-        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs, graph=self._graph)
+        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs, graph=self._graph,
+                         groups=self.method.channel_groups())
         self._graph = result.graph
         self.method.reattach(self.optimizer, graph=result.graph)
         self.wrapped = self.wrap(self.model)

@@ -168,6 +168,12 @@ class PruningMethod:
         self.attach(model, optimizer)
         self._epoch_open, self._epoch_ended, self._epochs_begun = position  # training goes on
 
+    def channel_groups(self) -> list[list[str]] | None:
+        """The names of the layers whose filters are removed together (tied by residual additions), when
+        this method has read them from the model's channel structure; ``None`` otherwise.
+        :func:`intrain.compaction.compact` takes them instead of reading them again."""
+        return None
+
     def _install(self, stack: ExitStack) -> None:
         """Install hooks (each as a context manager on ``stack``). Override in subclasses."""
 

@@ -72,6 +72,7 @@ class FilterPruning(PruningMethod):
         # modules that carry their channels: traced once per attach (see _install)
         self.groups: list[list[str]] | None = None
         self.followers: list[Follower] = []
+        self._structure = None  # the ChannelStructure read at the last attach
         self._traced = False
         self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
         self._gradient_masked: set[torch.nn.Module] = set()  # modules whose parameters have gradient hooks
@@ -118,7 +119,9 @@ class FilterPruning(PruningMethod):
     def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
         """Reinstall the hooks after the model's parameters were replaced; the channel structure is read
         from ``graph`` (the model's dependency graph after the change, e.g. a compaction's) when given,
-        else traced again as by :meth:`attach`."""
+        else traced again as by :meth:`attach`. A compaction removes channels, not connections: with
+        ``graph`` handed over, a structure without followers (whose channel maps move) is kept as read
+        at the last attach."""
         self._handed_graph = graph
         try:
             super().reattach(optimizer)
@@ -130,11 +133,15 @@ class FilterPruning(PruningMethod):
         and mask the followers of pruned filters."""
         from ..compaction import channel_structure_in_graph, dependency_graph
 
-        if graph is None:
-            graph = dependency_graph(self.model, self.example_inputs)
-        names = {module: name for name, module in self.model.named_modules()}
-        structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
-                                               {layer.name: names.get(layer.norm) for layer in self.layers})
+        if graph is not None and self._structure is not None and not self._structure.followers:
+            structure = self._structure  # handed over by reattach after a compaction: nothing moved
+        else:
+            if graph is None:
+                graph = dependency_graph(self.model, self.example_inputs)
+            names = {module: name for name, module in self.model.named_modules()}
+            structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
+                                                   {layer.name: names.get(layer.norm) for layer in self.layers})
+        self._structure = structure
         self._traced = True
         self.groups = [list(g) for g in structure.groups]
         self.followers = build_followers(self.model, self.layers, structure.followers)
@@ -150,6 +157,9 @@ class FilterPruning(PruningMethod):
         if fresh:
             self._stack.enter_context(masked_gradients(fresh))
             self._gradient_masked.update(layer.module for layer in fresh)
+
+    def channel_groups(self) -> list[list[str]] | None:
+        return None if self.groups is None else [list(g) for g in self.groups]
 
     def coupled_layers(self) -> list[list[int]]:
         """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
