@@ -257,6 +257,7 @@ def main() -> None:
     if args.smoke:
         args.width, args.reps, args.steps, args.step_batch, args.epochs, args.step_runs = 0.125, 3, 1, 16, 2, 1
         args.subset, args.eval_subset, args.batch_size = 64, 64, 32
+        seeds = seeds[:1]
     measured = [step_overhead(args.width, args.fraction, args.step_batch, args.reps, args.steps)
                 for _ in range(args.step_runs)]
     steps = sorted(measured, key=lambda m: m["ratio"])[len(measured) // 2]  # the median run
