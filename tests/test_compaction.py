@@ -311,7 +311,8 @@ def test_reattaching_with_the_compactions_graph_equals_reattaching_with_a_fresh_
 
 def test_a_later_compaction_reusing_the_previous_ones_graph_equals_one_that_traces_again(monkeypatch):
     """The graph a compaction returns describes the compacted model (its pruning kept it up to date):
-    the next compaction may use it instead of tracing (the Trainer does), with the same result."""
+    the next compaction may use it, and the method's coupled groups, instead of tracing and reading
+    them again (the Trainer does), with the same result."""
     runs = [pruned_run("resnet20", kind="sgd", fraction=0.3, dtype=torch.float64) for _ in range(2)]
     traces = count_traces(monkeypatch)
     x = example("resnet20", torch.float64)
@@ -319,7 +320,8 @@ def test_a_later_compaction_reusing_the_previous_ones_graph_equals_one_that_trac
         result = compact(model, optimizer, example_inputs=x)
         method.reattach(optimizer, graph=result.graph)
         method.prune_to(0.6)
-        later = compact(model, optimizer, example_inputs=x, graph=result.graph if reuse else None)
+        later = compact(model, optimizer, example_inputs=x, graph=result.graph if reuse else None,
+                        groups=method.channel_groups() if reuse else None)  # the Trainer hands both over
         assert later.filters_removed > 0
         method.reattach(optimizer, graph=later.graph)
     assert traces[0] == 1 + 2
