@@ -611,3 +611,66 @@ def test_cli_runs_ra_with_dns_rules_and_refuses_them_for_another_method(tmp_path
     code = main(["train", "--dataset", "demo", "--method", "pwt", "--update-gamma", "1e-4", "--out", str(tmp_path / "x")])
     assert code == 2
     assert "update_gamma" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- per-layer ranges
+def test_a_range_per_layer_gives_each_layer_the_thresholds_of_its_own_range():
+    other = torch.tensor([[-0.1, 0.2], [0.3, -0.4]])
+    both = thresholds([LAYER.abs(), other.abs()], range_=torch.tensor([0.0, 1.0]), epsilon=0.2)
+    first = thresholds([LAYER.abs()], range_=0.0, epsilon=0.2)
+    second = thresholds([other.abs()], range_=1.0, epsilon=0.2)
+    assert both[0].tolist() == [first[0].item(), second[0].item()]
+    assert both[1].tolist() == [first[1].item(), second[1].item()]
+    assert both[0][0].item() == pytest.approx(0.336754, abs=1e-6)  # the golden value above
+    lower, upper = thresholds([LAYER.abs(), other.abs()], range_=torch.tensor([0.0, 1.0]), epsilon=0.1, relative=True)
+    assert (lower[0].item(), upper[0].item()) == pytest.approx((0.36, 0.44))  # DNS's band of t = 0.4
+
+
+@pytest.mark.parametrize("relative", [False, True])
+def test_layer_ranges_prune_each_layer_as_ra_at_its_range_does(relative):
+    """RA with ``layer_ranges={first conv: 1}`` prunes that layer as RA-1 does and the others as RA-2."""
+    hysteresis = "relative" if relative else "sigma"
+    masks = {}
+    for label, kwargs in (("mixed", dict(range_=2.0, layer_ranges={"0": 1.0})), ("one", dict(range_=1.0)),
+                          ("two", dict(range_=2.0))):
+        model = small_net()
+        for module in model:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight)  # Gaussian: Eq. 1 keeps its tail
+        method = ra(partition="none", hysteresis=hysteresis, epsilon=0.1, **kwargs).attach(model)
+        method.on_step_end()
+        masks[label] = {name: m.weight_mask.clone() for name, m in model.named_modules() if hasattr(m, WEIGHT_MASK)}
+        if label == "mixed":
+            assert method.range_of("0") == 1.0 and method.range_of("2") == 2.0
+            assert method.summary_extras()["ra"]["layer_ranges"] == {"0": 1.0}
+    assert torch.equal(masks["mixed"]["0"], masks["one"]["0"]) and not torch.equal(masks["one"]["0"], masks["two"]["0"])
+    for name in ("2", "5", "7"):
+        assert torch.equal(masks["mixed"][name], masks["two"][name])
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ({"fc9": 1.0}, "'fc9' is not a conv or linear layer"),
+    ({"0": "1"}, "expected a layer name and a number"),
+    ({"0": -5.0}, "layer_ranges: layer '0': range: -5.0"),
+    ("0=x", "expected pairs like"),
+])
+def test_layer_ranges_are_checked_in_one_line(value, fragment):
+    with pytest.raises(ConfigError, match=fragment) as info:
+        ra(partition="none", layer_ranges=value).attach(small_net())
+    assert "\n" not in str(info.value)
+
+
+def test_cli_takes_layer_ranges_as_a_flag_and_yaml_as_a_mapping(tmp_path, capsys):
+    from intrain.config import TrainConfig
+
+    out = tmp_path / "ranges"
+    code = main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "64", "--epochs", "1", "--batch-size",
+                 "32", "--method", "ra", "--layer-ranges", "conv1=1,fc2=1.5", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["layer_ranges"] == [["conv1", 1.0], ["fc2", 1.5]]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ra"]["layer_ranges"] == {"conv1": 1.0, "fc2": 1.5}
+    assert TrainConfig.of(method="ra", layer_ranges={"conv1": 1}).method_config.layer_ranges == (("conv1", 1.0),)
+    code = main(["train", "--model", "lenet5", "--dataset", "demo", "--method", "ra", "--layer-ranges", "conv9=1",
+                 "--epochs", "1", "--out", str(tmp_path / "bad"), "--quiet"])
+    assert code == 2 and "conv9" in capsys.readouterr().err

@@ -52,7 +52,7 @@ import math
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -119,10 +119,12 @@ class RedundancyAwareTraining(PruningMethod):
         hysteresis: str = "sigma",
         update_gamma: float = 0.0,
         update_power: float = 1.0,
+        layer_ranges: Mapping[str, float] | None = None,
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
         validation.ra_thresholds(range_, epsilon)
+        self.layer_ranges = checked_layer_ranges(layer_ranges, epsilon)
         for name, value in (("extending_interval", extending_interval), ("total_iterations", total_iterations),
                             ("record_every", record_every)):
             if value is not None:
@@ -164,11 +166,12 @@ class RedundancyAwareTraining(PruningMethod):
         self._modules = dict(prunable_weights(self.model))
         if not self._modules:
             raise ConfigError("the model has no conv or linear layers to prune")
+        _checked_classes([list(self.layer_ranges)], list(self._modules), what="layer_ranges")
         self._configure()
         for name, module in self._modules.items():
             fresh = weight_mask(module) is None
             mask = ensure_weight_mask(module)
-            if self.reinit == "he-normal" and (fresh or bool(mask.all())) and self._start_fraction(module) >= DEAD_START:
+            if self.reinit == "he-normal" and (fresh or bool(mask.all())) and self._start_fraction(name) >= DEAD_START:
                 reinit_he_normal(module)
                 self.reinitialised.append(name)
         self._stages = self._make_stages()
@@ -207,6 +210,9 @@ class RedundancyAwareTraining(PruningMethod):
         step = MaskUpdate.allocate([m.weight for m in modules], [weight_mask(m) for m in modules])
         step.signed, step.kept = self.moments == "signed", self.moments_over == "kept"
         step.relative = self.hysteresis == "relative"
+        if self.layer_ranges:
+            step.ranges = torch.tensor([self.range_of(name) for c in self.classes for name in c], dtype=torch.float32,
+                                       device=modules[0].weight.device)
         ends = itertools.accumulate(len(c) for c in self.classes)
         return [step.first(end) for end in ends]
 
@@ -248,17 +254,21 @@ class RedundancyAwareTraining(PruningMethod):
         self._bounds[0][first: len(lower)] = lower[first:]
         self._bounds[1][first: len(upper)] = upper[first:]
 
-    def _start_fraction(self, module: nn.Module) -> float:
-        return eq1_pruned_fraction(module.weight, self.range, self.epsilon, moments=self.moments,
+    def range_of(self, name: str) -> float:
+        """Eq. 1's range for layer ``name``: its entry in ``layer_ranges``, else ``range``."""
+        return self.layer_ranges.get(name, self.range)
+
+    def _start_fraction(self, name: str) -> float:
+        return eq1_pruned_fraction(self._modules[name].weight, self.range_of(name), self.epsilon, moments=self.moments,
                                    hysteresis=self.hysteresis)
 
     def _check_starting_class(self, index: int) -> None:
         """Never silently dead (1): a layer of the class that starts pruning now, whose current weights
         Eq. 1 would prune 99% or more of, is refused with the fix."""
         for name in self.classes[index]:
-            fraction = self._start_fraction(self._modules[name])
+            fraction = self._start_fraction(name)
             if fraction >= DEAD_START:
-                raise ConfigError(_dead_start_message(name, fraction, self.range, self.epsilon))
+                raise ConfigError(_dead_start_message(name, fraction, self.range_of(name), self.epsilon))
 
     def check_alive(self, kept: dict[str, int] | None = None) -> None:
         """Never silently dead (2): a layer with all of its weights pruned stops the run."""
@@ -266,7 +276,7 @@ class RedundancyAwareTraining(PruningMethod):
             count = kept[name] if kept is not None else int(weight_mask(module).count_nonzero())
             if count == 0:
                 raise DeadLayerError(f"RA: every weight of layer '{name}' is pruned at iteration {self.iteration} "
-                                     f"(range {self.range:g}): the network is dead; lower --range")
+                                     f"(range {self.range_of(name):g}): the network is dead; lower --range")
 
     def on_epoch_begin(self, epoch: int) -> None:
         super().on_epoch_begin(epoch)
@@ -302,6 +312,7 @@ class RedundancyAwareTraining(PruningMethod):
         """The ``ra`` block of summary.json: settings, partition, probe, sparsity over iterations."""
         return {"ra": {
             "range": self.range,
+            "layer_ranges": dict(self.layer_ranges),
             "epsilon": self.epsilon,
             "partition": self.partition,
             "moments": self.moments,
@@ -353,15 +364,15 @@ def _class_names(classes: Any) -> None:
             raise ConfigError("classes: each class must be a non-empty list of layer names")
 
 
-def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str]) -> list[list[str]]:
+def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str], what: str = "classes") -> list[list[str]]:
     """Explicit classes must name conv/linear layers of the model, each at most once."""
     seen: set[str] = set()
     for layer in (n for c in classes for n in c):
         if layer not in names:
             hint = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-            raise ConfigError(f"classes: '{layer}' is not a conv or linear layer of the model (layers: {hint})")
+            raise ConfigError(f"{what}: '{layer}' is not a conv or linear layer of the model (layers: {hint})")
         if layer in seen:
-            raise ConfigError(f"classes: layer '{layer}' appears in more than one class")
+            raise ConfigError(f"{what}: layer '{layer}' appears in more than one class")
         seen.add(layer)
     return [list(c) for c in classes]
 
@@ -389,6 +400,46 @@ def parse_classes(text: str) -> tuple[tuple[str, ...], ...]:
     return tuple(classes)
 
 
+def parse_layer_ranges(text: str) -> tuple[tuple[str, float], ...]:
+    """``--layer-ranges conv1=1.2,conv2=2``: ``layer=range`` pairs separated by ','."""
+    pairs = []
+    for part in (p.strip() for p in text.split(",")):
+        name, _, value = part.partition("=")
+        try:
+            pairs.append((name.strip(), float(value)))
+        except ValueError:
+            raise ConfigError(f"layer_ranges: expected pairs like 'conv1=1.2,fc1=2.7', got '{text}'") from None
+        if not name.strip():
+            raise ConfigError(f"layer_ranges: expected pairs like 'conv1=1.2,fc1=2.7', got '{text}'")
+    return tuple(pairs)
+
+
+def checked_layer_ranges(ranges: Any, epsilon: float) -> dict[str, float]:
+    """``layer_ranges`` as ``{layer: range}``, from a mapping, ``(layer, range)`` pairs or the flag's
+    text; each range checked as ``range`` is (one-line :class:`~intrain.errors.ConfigError`)."""
+    if ranges is None:
+        return {}
+    if isinstance(ranges, str):
+        ranges = parse_layer_ranges(ranges)
+    items = ranges.items() if isinstance(ranges, Mapping) else ranges
+    try:
+        pairs = [(name, value) for name, value in items]
+    except (TypeError, ValueError):
+        raise ConfigError("layer_ranges: expected layer names mapped to ranges, e.g. {conv1: 1.2}") from None
+    checked: dict[str, float] = {}
+    for name, value in pairs:
+        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"layer_ranges: expected a layer name and a number, got {name!r}: {value!r}")
+        if name in checked:
+            raise ConfigError(f"layer_ranges: layer '{name}' is given twice")
+        try:
+            validation.ra_thresholds(float(value), epsilon)
+        except ConfigError as exc:
+            raise ConfigError(f"layer_ranges: layer '{name}': {exc}") from None
+        checked[name] = float(value)
+    return checked
+
+
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
@@ -414,6 +465,8 @@ class RAConfig(MethodConfig):
     update_gamma: float = field(default=0.0, metadata=_help(
         "masks updated with probability (1 + gamma i)^-power at iteration i (DNS: 1e-4; 0: every step)"))
     update_power: float = field(default=1.0, metadata=_help("the power of --update-gamma's probability (DNS: 1)"))
+    layer_ranges: tuple[tuple[str, float], ...] | None = field(default=None, metadata=_help(
+        "Eq. 1 range of the layers named, instead of --range, e.g. 'conv1=1.2,conv2=2'", parse=parse_layer_ranges))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
@@ -421,6 +474,8 @@ class RAConfig(MethodConfig):
             validation.choice(name, getattr(self, name), choices)
         validation.ra_thresholds(self.range, self.epsilon)
         _check_dns_options(self.hysteresis, self.epsilon, self.update_gamma, self.update_power)
+        if self.layer_ranges is not None:
+            object.__setattr__(self, "layer_ranges", tuple(checked_layer_ranges(self.layer_ranges, self.epsilon).items()))
         if self.delta != self.delta or self.delta < 0:
             raise ConfigError(f"delta: must be non-negative (inf gives one class), got {self.delta}")
         if not 0 <= self.probe_fraction < 1:
@@ -454,7 +509,8 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
     return ra(range_=c.range, epsilon=c.epsilon, partition=c.partition, classes=c.classes,
               extending_interval=c.extending_interval, total_iterations=run.config.epochs * run.iterations_per_epoch,
               probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at,
-              hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power)
+              hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power,
+              layer_ranges=dict(c.layer_ranges or ()))
 
 
 def _label(summary: dict, config: dict) -> str:

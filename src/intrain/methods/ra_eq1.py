@@ -19,7 +19,7 @@ import torch
 # ---------------------------------------------------------------------- Eq. 1 and the mask update
 def thresholds(
     magnitudes: Sequence[torch.Tensor],
-    range_: float,
+    range_: float | torch.Tensor,
     epsilon: float,
     *,
     counts: torch.Tensor | None = None,
@@ -38,7 +38,7 @@ def thresholds(
 
     ``relative=True`` is Dynamic Network Surgery's hysteresis (its Caffe ``CCMaskCalc``): one threshold
     ``t = max(μ + range·σ, 0)`` and the band ``l = (1 − ε)·t``, ``u = (1 + ε)·t`` (DNS: ε = 0.1), where
-    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``."""
+    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``. ``range_`` may be a 1-D tensor, one range per layer."""
     if counts is None:
         counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
     if factors is None:
@@ -54,9 +54,12 @@ def thresholds(
     return lower, upper
 
 
-def _factors(range_: float, epsilon: float, device: torch.device) -> torch.Tensor:
+def _factors(range_: float | torch.Tensor, epsilon: float, device: torch.device) -> torch.Tensor:
     """``[[range − ε], [range + ε]]`` in float32: σ times it is what ``σ * (range ∓ ε)`` computes on a
-    float32 tensor (the Python scalar is rounded to float32 too)."""
+    float32 tensor (the Python scalar is rounded to float32 too). A 1-D tensor of ranges (one per
+    layer) gives one column per layer."""
+    if torch.is_tensor(range_):
+        return torch.stack([range_ - epsilon, range_ + epsilon]).to(device=device, dtype=torch.float32)
     return torch.tensor([[range_ - epsilon], [range_ + epsilon]], dtype=torch.float32, device=device)
 
 
@@ -75,6 +78,7 @@ class MaskUpdate:
     signed: bool = False  # μ, σ of K instead of |K|
     kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
     relative: bool = False  # DNS's band (1 ∓ ε)·t instead of Eq. 1's ±ε·σ (see :func:`thresholds`)
+    ranges: torch.Tensor | None = None  # a range per layer (float32), used instead of the step's range_
 
     @classmethod
     def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
@@ -89,7 +93,8 @@ class MaskUpdate:
     def first(self, layers: int) -> "MaskUpdate":
         """The step restricted to the first ``layers`` layers (same buffers)."""
         return MaskUpdate(self.weights[:layers], self.masks[:layers], self.magnitudes[:layers], self.tests[:layers],
-                          self.counts[:layers], signed=self.signed, kept=self.kept, relative=self.relative)
+                          self.counts[:layers], signed=self.signed, kept=self.kept, relative=self.relative,
+                          ranges=None if self.ranges is None else self.ranges[:layers])
 
     @torch.no_grad()
     def lower_and_upper(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,9 +107,14 @@ class MaskUpdate:
         return self._thresholds(range_, epsilon)[0]
 
     def _thresholds(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-        factors = self.factor_cache.get((range_, epsilon))
+        if self.ranges is not None:  # per layer: factors [[range_i − ε], [range_i + ε]], one column per layer
+            range_ = self.ranges  # type: ignore[assignment]
+            key = ("layers", epsilon)
+        else:
+            key = (range_, epsilon)
+        factors = self.factor_cache.get(key)  # type: ignore[arg-type]
         if factors is None:
-            factors = self.factor_cache[(range_, epsilon)] = _factors(range_, epsilon, self.counts.device)
+            factors = self.factor_cache[key] = _factors(range_, epsilon, self.counts.device)  # type: ignore[index]
         for weight, magnitude in zip(self.weights, self.magnitudes):
             torch.abs(weight, out=magnitude)
         if not (self.signed or self.kept):
