@@ -64,7 +64,8 @@ from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 from .ra_eq1 import MaskUpdate, draws_update, eq1_pruned_fraction
 from .ra_partition import partition_by_sensitivity, sensitivity_from_sparsity  # noqa: F401 - part of RA's API
-from .ra_partition import ProbeResult, partition_by_type, probe_sensitivity
+from .ra_partition import (ProbeResult, check_class_names, checked_classes, parse_classes, partition_by_type,
+                           probe_sensitivity)
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
 PARTITIONS = ("type", "sensitivity", "none")
@@ -131,7 +132,7 @@ class RedundancyAwareTraining(PruningMethod):
                 validation.whole(name, value)
                 validation.at_least(name, value, 1)
         if classes is not None:
-            _class_names(classes)
+            check_class_names(classes)
         if partition == "sensitivity" and classes is None and probe is None:
             raise ConfigError("partition: sensitivity needs the classes of a probe phase: pass "
                               "probe=probe_sensitivity(...) or explicit classes")
@@ -166,7 +167,7 @@ class RedundancyAwareTraining(PruningMethod):
         self._modules = dict(prunable_weights(self.model))
         if not self._modules:
             raise ConfigError("the model has no conv or linear layers to prune")
-        _checked_classes([list(self.layer_ranges)], list(self._modules), what="layer_ranges")
+        checked_classes([list(self.layer_ranges)], list(self._modules), what="layer_ranges")
         self._configure()
         for name, module in self._modules.items():
             fresh = weight_mask(module) is None
@@ -185,7 +186,7 @@ class RedundancyAwareTraining(PruningMethod):
     def _resolve_classes(self) -> list[list[str]]:
         names = list(self._modules)
         if self.classes is not None:
-            return _checked_classes(self.classes, names)
+            return checked_classes(self.classes, names)
         if self.partition == "none":
             return [names]
         if self.partition == "type":
@@ -355,28 +356,6 @@ class RedundancyAwareTraining(PruningMethod):
                 self._stages = self._make_stages()
 
 
-def _class_names(classes: Any) -> None:
-    """Explicit classes: a non-empty list of non-empty lists of layer names (the config's message)."""
-    if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
-        raise ConfigError("classes: expected a list of classes, each a list of layer names")
-    for item in classes:
-        if isinstance(item, str) or not isinstance(item, Sequence) or not item or not all(isinstance(n, str) for n in item):
-            raise ConfigError("classes: each class must be a non-empty list of layer names")
-
-
-def _checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str], what: str = "classes") -> list[list[str]]:
-    """Explicit classes must name conv/linear layers of the model, each at most once."""
-    seen: set[str] = set()
-    for layer in (n for c in classes for n in c):
-        if layer not in names:
-            hint = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-            raise ConfigError(f"{what}: '{layer}' is not a conv or linear layer of the model (layers: {hint})")
-        if layer in seen:
-            raise ConfigError(f"{what}: layer '{layer}' appears in more than one class")
-        seen.add(layer)
-    return [list(c) for c in classes]
-
-
 def _check_dns_options(hysteresis: str, epsilon: float, update_gamma: Any, update_power: Any) -> None:
     """Dynamic Network Surgery's options: its band needs ε < 1; the update probability's γ and power
     are finite and non-negative."""
@@ -392,14 +371,6 @@ ra = RedundancyAwareTraining  # RA-``range``-``ε`` in the paper's naming: ``ra(
 
 
 # ---------------------------------------------------------------------- the registry's entry
-def parse_classes(text: str) -> tuple[tuple[str, ...], ...]:
-    """``--classes conv1,conv2;fc1,fc2``: classes separated by ';', layers by ','."""
-    classes = [tuple(n.strip() for n in part.split(",") if n.strip()) for part in text.split(";")]
-    if not classes or not all(classes):
-        raise ConfigError(f"classes: expected classes like 'conv1,conv2;fc1,fc2', got '{text}'")
-    return tuple(classes)
-
-
 def parse_layer_ranges(text: str) -> tuple[tuple[str, float], ...]:
     """``--layer-ranges conv1=1.2,conv2=2``: ``layer=range`` pairs separated by ','."""
     pairs = []
@@ -483,7 +454,7 @@ class RAConfig(MethodConfig):
         if self.extending_interval is not None:
             validation.at_least("extending_interval", self.extending_interval, 1)
         if self.classes is not None:
-            _class_names(self.classes)
+            check_class_names(self.classes)
             object.__setattr__(self, "classes", tuple(tuple(c) for c in self.classes))
         if self.needs_probe and self.probe_fraction == 0:
             raise ConfigError("probe_fraction: partition sensitivity needs a probe phase, got 0")

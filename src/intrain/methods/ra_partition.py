@@ -2,7 +2,7 @@
 by the sensitivity a probe phase measures, and the probe itself.
 
 Stage-wise pruning (:class:`~intrain.methods.ra.RedundancyAwareTraining`) extends pruning one class
-at a time; this module only draws the classes.
+at a time; this module draws the classes and checks explicit ones.
 """
 
 from __future__ import annotations
@@ -11,17 +11,48 @@ import copy
 import time
 from dataclasses import dataclass
 from itertools import islice
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
 from ..masks import mask_sparsity
 from ..reporting.stats import prunable_weights
 
 
 # ---------------------------------------------------------------------- partitions (Section 3.2)
+def parse_classes(text: str) -> tuple[tuple[str, ...], ...]:
+    """``--classes conv1,conv2;fc1,fc2``: classes separated by ';', layers by ','."""
+    classes = [tuple(n.strip() for n in part.split(",") if n.strip()) for part in text.split(";")]
+    if not classes or not all(classes):
+        raise ConfigError(f"classes: expected classes like 'conv1,conv2;fc1,fc2', got '{text}'")
+    return tuple(classes)
+
+
+def check_class_names(classes: Any) -> None:
+    """Explicit classes: a non-empty list of non-empty lists of layer names (the config's message)."""
+    if isinstance(classes, str) or not isinstance(classes, Sequence) or not classes:
+        raise ConfigError("classes: expected a list of classes, each a list of layer names")
+    for item in classes:
+        if isinstance(item, str) or not isinstance(item, Sequence) or not item or not all(isinstance(n, str) for n in item):
+            raise ConfigError("classes: each class must be a non-empty list of layer names")
+
+
+def checked_classes(classes: Sequence[Sequence[str]], names: Sequence[str], what: str = "classes") -> list[list[str]]:
+    """Explicit classes must name conv/linear layers of the model, each at most once."""
+    seen: set[str] = set()
+    for layer in (n for c in classes for n in c):
+        if layer not in names:
+            hint = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise ConfigError(f"{what}: '{layer}' is not a conv or linear layer of the model (layers: {hint})")
+        if layer in seen:
+            raise ConfigError(f"{what}: layer '{layer}' appears in more than one class")
+        seen.add(layer)
+    return [list(c) for c in classes]
+
+
 def partition_by_type(names: Sequence[str], kinds: Sequence[str]) -> list[list[str]]:
     """Strategy 1: consecutive layers of the same type form a class (conv class, then fc class)."""
     classes: list[list[str]] = []
