@@ -63,9 +63,9 @@ def test_batchnorm_statistics_are_re_estimated_after_every_prune_and_at_the_end(
 
 def test_a_pruning_event_is_prune_compact_reattach_rewrap_and_leaves_a_plain_network(monkeypatch):
     """``Trainer.prune``: the Trainer attaches its method once, tracing the channel structure from its
-    example inputs; every pruning event prunes, compacts (the first traces the model, later ones reuse
-    the graph the previous one kept up to date), re-attaches the method with the compaction's graph
-    (no trace) and re-wraps. After it the compacted layers carry no forward or
+    example inputs; every pruning event prunes, compacts (with the method's graph and groups: the
+    attach's trace, then the graph each compaction kept up to date), re-attaches the method with the
+    compaction's graph (no trace) and re-wraps. After it the compacted layers carry no forward or
     gradient hook and no mask multiplies anything: a step costs what a plain module's does."""
     import torch_pruning as tp
 
@@ -90,7 +90,7 @@ def test_a_pruning_event_is_prune_compact_reattach_rewrap_and_leaves_a_plain_net
     assert not any(m._forward_pre_hooks or m._forward_hooks for m in parts.model.modules())
     trainer.fit()
     assert [r["prune_seconds"] > 0 for r in trainer.history] == [True, True]
-    assert traces[0] == 1 + 1 and len(wrapped) == 1 + 2  # the first compaction traces, the second reuses its graph
+    assert traces[0] == 1 and len(wrapped) == 1 + 2  # the compactions reuse the attach's graph, then their own
     assert all(c.out_channels < w for c, w in zip(convs, widths))  # the same modules, compacted twice
     assert parts.method.model is parts.model and {id(p) for p in parts.method.layers[0].params} <= {
         id(p) for p in parts.model.parameters()}  # re-attached to the new parameters

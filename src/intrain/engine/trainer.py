@@ -89,7 +89,6 @@ class Trainer:
         # one zero example shaped like the training inputs: the channel structure is traced from it
         # (once per attach) and compaction traces the model with it
         self.example_inputs = example_inputs if example_inputs is not None else _zero_example(train_loader, model)
-        self._graph = None  # the dependency graph the last compaction returned (Trainer.prune)
         if self.method.model is None:
             # the run's one attach: mask buffers registered (a checkpoint can then be loaded into
             # them), hooks installed, the channel structure traced from the example inputs
@@ -172,10 +171,10 @@ class Trainer:
 
         1. prune: the method zeroes and masks what its schedule asks for (``on_epoch_end``);
         2. compact (``options.compact``): the pruned filters are removed physically; the optimizer's
-           parameter groups point at the new, smaller parameters and their state is sliced (the
-           model is traced at the first compaction; later ones reuse the graph the previous one
-           returned, which its pruning kept up to date, as Torch-Pruning's own pruners do; the
-           coupled groups are the method's own, read at its last attach);
+           parameter groups point at the new, smaller parameters and their state is sliced; the
+           dependency graph and the coupled groups are the method's own, read when it attached (the
+           graph of the last compaction, which its pruning kept up to date, as Torch-Pruning's own
+           pruners do): no trace;
         3. re-attach: the method's hooks move to the new parameters, its channel structure read from
            the compaction's own dependency graph (no second trace);
         4. re-wrap: what the step calls (DistributedDataParallel, the memory format) is rebuilt over
@@ -189,9 +188,8 @@ class Trainer:
         from ..compaction import compact
 
         start = time.perf_counter()
-        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs, graph=self._graph,
-                         groups=self.method.channel_groups())
-        self._graph = result.graph
+        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs,
+                         graph=self.method.channel_graph(), groups=self.method.channel_groups())
         self.method.reattach(self.optimizer, graph=result.graph)
         self.wrapped = self.wrap(self.model)
         event.seconds += time.perf_counter() - start

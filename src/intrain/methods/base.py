@@ -174,6 +174,12 @@ class PruningMethod:
         :func:`intrain.compaction.compact` takes them instead of reading them again."""
         return None
 
+    def channel_graph(self) -> Any:
+        """The model's Torch-Pruning dependency graph as this method last traced or was handed it (valid
+        until the model's shapes change: a compaction returns the next one), or ``None``.
+        :func:`intrain.compaction.compact` takes it instead of tracing again."""
+        return None
+
     def _install(self, stack: ExitStack) -> None:
         """Install hooks (each as a context manager on ``stack``). Override in subclasses."""
 

@@ -15,8 +15,11 @@ structure, once, with Torch-Pruning's dependency graph
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
 with it. What compaction could not keep exact is refused there with a one-line
-:class:`~intrain.errors.ConfigError`. After a compaction the structure is read from the compaction's
-own graph (:meth:`FilterPruning.reattach` with ``graph``), so the model is traced once per compaction.
+:class:`~intrain.errors.ConfigError`. The method keeps that graph
+(:meth:`channel_graph`) and its groups (:meth:`channel_groups`) for the next compaction, which returns
+the graph of the compacted model; re-attached with it (:meth:`FilterPruning.reattach` with ``graph``),
+the method keeps its structure when no follower's channel map moved, so a training run traces its
+model once, whatever the number of compactions.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class FilterPruning(PruningMethod):
         self.groups: list[list[str]] | None = None
         self.followers: list[Follower] = []
         self._structure = None  # the ChannelStructure read at the last attach
+        self._graph: Any = None  # the dependency graph it was read from (channel_graph)
         self._traced = False
         self._handed_graph = None  # a dependency graph given to reattach(), for its _install only
         self._gradient_masked: set[torch.nn.Module] = set()  # modules whose parameters have gradient hooks
@@ -133,15 +137,16 @@ class FilterPruning(PruningMethod):
         and mask the followers of pruned filters."""
         from ..compaction import channel_structure_in_graph, dependency_graph
 
-        if graph is not None and self._structure is not None and not self._structure.followers:
+        structure = None
+        if graph is None:
+            graph = dependency_graph(self.model, self.example_inputs)
+        elif self._structure is not None and not self._structure.followers:
             structure = self._structure  # handed over by reattach after a compaction: nothing moved
-        else:
-            if graph is None:
-                graph = dependency_graph(self.model, self.example_inputs)
+        if structure is None:
             names = {module: name for name, module in self.model.named_modules()}
             structure = channel_structure_in_graph(graph, self.model, [layer.name for layer in self.layers],
                                                    {layer.name: names.get(layer.norm) for layer in self.layers})
-        self._structure = structure
+        self._structure, self._graph = structure, graph
         self._traced = True
         self.groups = [list(g) for g in structure.groups]
         self.followers = build_followers(self.model, self.layers, structure.followers)
@@ -160,6 +165,9 @@ class FilterPruning(PruningMethod):
 
     def channel_groups(self) -> list[list[str]] | None:
         return None if self.groups is None else [list(g) for g in self.groups]
+
+    def channel_graph(self) -> Any:
+        return self._graph
 
     def coupled_layers(self) -> list[list[int]]:
         """Indices into :attr:`layers` of the groups whose filters are tied index for index (residual
