@@ -171,12 +171,11 @@ class Trainer:
 
         1. prune: the method zeroes and masks what its schedule asks for (``on_epoch_end``);
         2. compact (``options.compact``): the pruned filters are removed physically; the optimizer's
-           parameter groups point at the new, smaller parameters and their state is sliced; the
-           dependency graph and the coupled groups are the method's own, read when it attached (the
-           graph of the last compaction, which its pruning kept up to date, as Torch-Pruning's own
-           pruners do): no trace;
-        3. re-attach: the method's hooks move to the new parameters, its channel structure read from
-           the compaction's own dependency graph (no second trace);
+           parameter groups point at the new, smaller parameters and their state is sliced. The
+           dependency graph and the coupled groups are the method's (``channel_graph``,
+           ``channel_groups``): traced when it attached, then the graph each compaction returns,
+           which its pruning kept up to date, as Torch-Pruning's own pruners do. No trace;
+        3. re-attach: the method's hooks move to the new parameters; it keeps the compaction's graph;
         4. re-wrap: what the step calls (DistributedDataParallel, the memory format) is rebuilt over
            the new parameters.
 
