@@ -291,7 +291,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--target", type=float, default=0.8)
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds of the epoch-time comparison")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (the CPU clock adds up every thread's time: keep 1 for the ratios)")
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
     parser.add_argument("--smoke", action="store_true", help="tiny settings on the bundled demo data (a test)")
     parser.add_argument("--name", default="step_overhead", help="results file benchmarks/results/NAME.json")
@@ -299,7 +300,7 @@ def main() -> None:
     parser.add_argument("--only-step", action="store_true", help="the step measurement only (print, no file)")
     args = parser.parse_args()
     try:
-        seeds = [int(s) for s in args.seeds.split(",")]
+        seeds = list(dict.fromkeys(int(s) for s in args.seeds.split(",")))
     except ValueError:
         parser.error(f"--seeds: comma-separated integers, got {args.seeds!r}")
     torch.set_num_threads(args.threads)

@@ -200,3 +200,26 @@ def test_gradients_are_masked_on_the_layers_with_pruned_filters_only_and_after_l
         fresh_opt.step()
     assert int(pruned.sum()) == 3 and torch.count_nonzero(fresh[3].weight[pruned]) == 0
     assert torch.count_nonzero(fresh[4].bias[pruned]) == 0
+
+
+def test_a_method_copies_and_lets_its_model_go_once_detached():
+    """The dependency graph the method keeps for compactions is not copied (it refers to the model) and
+    is dropped at detach, so a detached model can be freed."""
+    import copy
+    import gc
+    import weakref
+
+    from intrain.models import create_model
+
+    model = create_model("resnet20", width=0.25)
+    method = pwt(target=0.5, epochs=2).attach(model, example_inputs=torch.zeros(1, 1, 32, 32))
+    assert method.channel_graph() is not None
+    copied = copy.deepcopy(method)
+    assert copied.channel_graph() is None and copied.channel_groups() == method.channel_groups()
+    method.detach()
+    assert method.channel_graph() is None
+    copy.deepcopy(method)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None

@@ -616,13 +616,13 @@ def test_cli_runs_ra_with_dns_rules_and_refuses_them_for_another_method(tmp_path
 # ---------------------------------------------------------------------- per-layer ranges
 def test_a_range_per_layer_gives_each_layer_the_thresholds_of_its_own_range():
     other = torch.tensor([[-0.1, 0.2], [0.3, -0.4]])
-    both = thresholds([LAYER.abs(), other.abs()], range_=torch.tensor([0.0, 1.0]), epsilon=0.2)
+    both = thresholds([LAYER.abs(), other.abs()], range_=(0.0, 1.0), epsilon=0.2)
     first = thresholds([LAYER.abs()], range_=0.0, epsilon=0.2)
     second = thresholds([other.abs()], range_=1.0, epsilon=0.2)
     assert both[0].tolist() == [first[0].item(), second[0].item()]
     assert both[1].tolist() == [first[1].item(), second[1].item()]
     assert both[0][0].item() == pytest.approx(0.336754, abs=1e-6)  # the golden value above
-    lower, upper = thresholds([LAYER.abs(), other.abs()], range_=torch.tensor([0.0, 1.0]), epsilon=0.1, relative=True)
+    lower, upper = thresholds([LAYER.abs(), other.abs()], range_=(0.0, 1.0), epsilon=0.1, relative=True)
     assert (lower[0].item(), upper[0].item()) == pytest.approx((0.36, 0.44))  # DNS's band of t = 0.4
 
 
@@ -674,3 +674,18 @@ def test_cli_takes_layer_ranges_as_a_flag_and_yaml_as_a_mapping(tmp_path, capsys
     code = main(["train", "--model", "lenet5", "--dataset", "demo", "--method", "ra", "--layer-ranges", "conv9=1",
                  "--epochs", "1", "--out", str(tmp_path / "bad"), "--quiet"])
     assert code == 2 and "conv9" in capsys.readouterr().err
+
+
+def test_a_layer_given_the_global_range_gets_bit_for_bit_the_thresholds_of_the_global_range():
+    """Per-layer factors are rounded as the scalar ones are: (1.8, 0.1) is a pair where float32(1.8) - 0.1
+    and float32(1.8 - 0.1) differ."""
+    torch.manual_seed(0)
+    weights = [torch.randn(30, 20), torch.randn(8, 3, 3, 3)]
+    step = MaskUpdate.allocate(weights, [torch.ones_like(w) for w in weights])
+    expected = step.lower_and_upper(1.8, 0.1)
+    step.ranges = (1.8, 1.8)
+    assert all(torch.equal(a, b) for a, b in zip(step.lower_and_upper(1.8, 0.1), expected))
+    step.relative = True
+    relative = step.lower_and_upper(1.8, 0.1)
+    step.ranges = None
+    assert all(torch.equal(a, b) for a, b in zip(step.lower_and_upper(1.8, 0.1), relative))

@@ -120,12 +120,22 @@ class FilterPruning(PruningMethod):
                 and not torch.is_inference_mode_enabled()):
             self._trace_structure()
 
+    def detach(self) -> None:
+        super().detach()
+        if self._handed_graph is None:  # a re-attach keeps the structure it may reuse and replaces the graph
+            self._graph = self._structure = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A copy (``copy.deepcopy``) holds no dependency graph: the graph refers to the original model."""
+        return {**vars(self), "_graph": None}
+
     def reattach(self, optimizer: torch.optim.Optimizer | None = None, *, graph: Any = None) -> None:
         """Reinstall the hooks after the model's parameters were replaced; the channel structure is read
         from ``graph`` (the model's dependency graph after the change, e.g. a compaction's) when given,
-        else traced again as by :meth:`attach`. A compaction removes channels, not connections: with
-        ``graph`` handed over, a structure without followers (whose channel maps move) is kept as read
-        at the last attach."""
+        else traced again as by :meth:`attach`. ``graph`` must describe the model after a compaction
+        (:attr:`~intrain.compaction.CompactionResult.graph`): a compaction removes channels, not
+        connections, so a structure without followers (whose channel maps move) is kept as read at the
+        last attach. After any other change of the model, re-attach without ``graph``."""
         self._handed_graph = graph
         try:
             super().reattach(optimizer)

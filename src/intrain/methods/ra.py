@@ -87,13 +87,13 @@ def reinit_he_normal(module: nn.Module) -> nn.Module:
     return module
 
 
-def _dead_start_message(name: str, fraction: float, range_: float, epsilon: float) -> str:
+def _dead_start_message(name: str, fraction: float, range_: float, epsilon: float, flag: str = "--range") -> str:
     cause = ("a uniform initialisation, e.g. PyTorch's default, lies wholly below the lower threshold; "
              if fraction >= 0.999 else "")
     return (f"RA: Eq. 1 at range {range_:g} (epsilon {epsilon:g}) would prune {100 * fraction:.1f}% of layer "
             f"'{name}' as it starts pruning ({cause}the limit is {100 * DEAD_START:g}%): re-initialise a "
             "uniform-initialised layer He-normal (ra(reinit='he-normal'), --reinit he-normal, or "
-            "intrain.methods.ra.reinit_he_normal(layer)), or lower --range")
+            f"intrain.methods.ra.reinit_he_normal(layer)), or lower {flag}")
 
 
 # ---------------------------------------------------------------------- the method
@@ -212,8 +212,7 @@ class RedundancyAwareTraining(PruningMethod):
         step.signed, step.kept = self.moments == "signed", self.moments_over == "kept"
         step.relative = self.hysteresis == "relative"
         if self.layer_ranges:
-            step.ranges = torch.tensor([self.range_of(name) for c in self.classes for name in c], dtype=torch.float32,
-                                       device=modules[0].weight.device)
+            step.ranges = tuple(self.range_of(name) for c in self.classes for name in c)
         ends = itertools.accumulate(len(c) for c in self.classes)
         return [step.first(end) for end in ends]
 
@@ -259,6 +258,9 @@ class RedundancyAwareTraining(PruningMethod):
         """Eq. 1's range for layer ``name``: its entry in ``layer_ranges``, else ``range``."""
         return self.layer_ranges.get(name, self.range)
 
+    def _range_flag(self, name: str) -> str:
+        return "its --layer-ranges entry" if name in self.layer_ranges else "--range"
+
     def _start_fraction(self, name: str) -> float:
         return eq1_pruned_fraction(self._modules[name].weight, self.range_of(name), self.epsilon, moments=self.moments,
                                    hysteresis=self.hysteresis)
@@ -269,7 +271,8 @@ class RedundancyAwareTraining(PruningMethod):
         for name in self.classes[index]:
             fraction = self._start_fraction(name)
             if fraction >= DEAD_START:
-                raise ConfigError(_dead_start_message(name, fraction, self.range_of(name), self.epsilon))
+                raise ConfigError(_dead_start_message(name, fraction, self.range_of(name), self.epsilon,
+                                                      self._range_flag(name)))
 
     def check_alive(self, kept: dict[str, int] | None = None) -> None:
         """Never silently dead (2): a layer with all of its weights pruned stops the run."""
@@ -277,7 +280,7 @@ class RedundancyAwareTraining(PruningMethod):
             count = kept[name] if kept is not None else int(weight_mask(module).count_nonzero())
             if count == 0:
                 raise DeadLayerError(f"RA: every weight of layer '{name}' is pruned at iteration {self.iteration} "
-                                     f"(range {self.range_of(name):g}): the network is dead; lower --range")
+                                     f"(range {self.range_of(name):g}): the network is dead; lower {self._range_flag(name)}")
 
     def on_epoch_begin(self, epoch: int) -> None:
         super().on_epoch_begin(epoch)
@@ -437,7 +440,8 @@ class RAConfig(MethodConfig):
         "masks updated with probability (1 + gamma i)^-power at iteration i (DNS: 1e-4; 0: every step)"))
     update_power: float = field(default=1.0, metadata=_help("the power of --update-gamma's probability (DNS: 1)"))
     layer_ranges: tuple[tuple[str, float], ...] | None = field(default=None, metadata=_help(
-        "Eq. 1 range of the layers named, instead of --range, e.g. 'conv1=1.2,conv2=2'", parse=parse_layer_ranges))
+        "Eq. 1 range of the layers named, instead of --range, e.g. 'conv1=1.2,conv2=2' (a sensitivity probe "
+        "uses --range)", parse=parse_layer_ranges))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
@@ -486,6 +490,8 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
 
 def _label(summary: dict, config: dict) -> str:
     text = f"RA-{config.get('range', '?')}-{config.get('epsilon', '?')}"
+    if config.get("layer_ranges"):
+        text += " (" + ", ".join(f"{name} {value}" for name, value in config["layer_ranges"]) + ")"
     return text + (f" δ={config.get('delta')}" if config.get("partition") == "sensitivity" else "")
 
 

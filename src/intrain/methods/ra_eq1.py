@@ -19,7 +19,7 @@ import torch
 # ---------------------------------------------------------------------- Eq. 1 and the mask update
 def thresholds(
     magnitudes: Sequence[torch.Tensor],
-    range_: float | torch.Tensor,
+    range_: float | Sequence[float],
     epsilon: float,
     *,
     counts: torch.Tensor | None = None,
@@ -38,11 +38,13 @@ def thresholds(
 
     ``relative=True`` is Dynamic Network Surgery's hysteresis (its Caffe ``CCMaskCalc``): one threshold
     ``t = max(μ + range·σ, 0)`` and the band ``l = (1 − ε)·t``, ``u = (1 + ε)·t`` (DNS: ε = 0.1), where
-    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``. ``range_`` may be a 1-D tensor, one range per layer."""
+    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``. ``range_`` may be a sequence, one range per layer."""
     if counts is None:
         counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
     if factors is None:
         factors = _factors(range_, epsilon, magnitudes[0].device)
+    if isinstance(range_, (list, tuple)):  # one per layer (the relative band multiplies σ by the range)
+        range_ = torch.tensor(range_, dtype=torch.float32, device=magnitudes[0].device)  # type: ignore[assignment]
     first = sums if sums is not None else [m.sum() for m in magnitudes]
     mean = torch.stack(list(first)).float().div_(counts)
     std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
@@ -54,13 +56,13 @@ def thresholds(
     return lower, upper
 
 
-def _factors(range_: float | torch.Tensor, epsilon: float, device: torch.device) -> torch.Tensor:
+def _factors(range_: float | Sequence[float], epsilon: float, device: torch.device) -> torch.Tensor:
     """``[[range − ε], [range + ε]]`` in float32: σ times it is what ``σ * (range ∓ ε)`` computes on a
-    float32 tensor (the Python scalar is rounded to float32 too). A 1-D tensor of ranges (one per
-    layer) gives one column per layer."""
-    if torch.is_tensor(range_):
-        return torch.stack([range_ - epsilon, range_ + epsilon]).to(device=device, dtype=torch.float32)
-    return torch.tensor([[range_ - epsilon], [range_ + epsilon]], dtype=torch.float32, device=device)
+    float32 tensor (the Python scalar is rounded to float32 too). A sequence of ranges (one per
+    layer) gives one column per layer, each rounded as its scalar would be."""
+    ranges = list(range_) if isinstance(range_, (list, tuple)) else [range_]
+    return torch.tensor([[r - epsilon for r in ranges], [r + epsilon for r in ranges]], dtype=torch.float32,
+                        device=device)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class MaskUpdate:
     signed: bool = False  # μ, σ of K instead of |K|
     kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
     relative: bool = False  # DNS's band (1 ∓ ε)·t instead of Eq. 1's ±ε·σ (see :func:`thresholds`)
-    ranges: torch.Tensor | None = None  # a range per layer (float32), used instead of the step's range_
+    ranges: tuple[float, ...] | None = None  # a range per layer, used instead of the step's range_
 
     @classmethod
     def allocate(cls, weights: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> "MaskUpdate":
@@ -107,14 +109,12 @@ class MaskUpdate:
         return self._thresholds(range_, epsilon)[0]
 
     def _thresholds(self, range_: float, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.ranges is not None:  # per layer: factors [[range_i − ε], [range_i + ε]], one column per layer
-            range_ = self.ranges  # type: ignore[assignment]
-            key = ("layers", epsilon)
-        else:
-            key = (range_, epsilon)
+        key = (self.ranges if self.ranges is not None else range_, epsilon)
         factors = self.factor_cache.get(key)  # type: ignore[arg-type]
         if factors is None:
-            factors = self.factor_cache[key] = _factors(range_, epsilon, self.counts.device)  # type: ignore[index]
+            factors = self.factor_cache[key] = _factors(key[0], epsilon, self.counts.device)  # type: ignore[index]
+        if self.ranges is not None:
+            range_ = self.ranges  # type: ignore[assignment]
         for weight, magnitude in zip(self.weights, self.magnitudes):
             torch.abs(weight, out=magnitude)
         if not (self.signed or self.kept):
