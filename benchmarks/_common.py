@@ -11,6 +11,21 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
 
 
+def finished(config: Any) -> dict[str, Any] | None:
+    """The summary of a finished run directory of the same configuration (``out`` and ``data_dir``
+    aside; defaults compared as the run resolved them), or ``None``: a benchmark reads it instead of
+    training the run again."""
+    from intrain.config import TrainConfig, read_yaml
+
+    out = Path(config.out)
+    if not (out / "summary.json").exists():
+        return None
+    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)
+    if saved.replace(out=None, data_dir=None).resolved() != config.replace(out=None, data_dir=None).resolved():
+        return None
+    return json.loads((out / "summary.json").read_text())
+
+
 def emit(name: str, result: dict[str, Any], table: Sequence[Sequence[str]], path: str | Path | None = None) -> Path:
     """Print one JSON line and an aligned table, and keep the JSON in benchmarks/results/NAME.json
     (or ``path``)."""

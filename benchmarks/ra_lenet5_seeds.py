@@ -22,9 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, SHARED_DATA, emit  # noqa: E402
+from _common import RESULTS, SHARED_DATA, emit, finished  # noqa: E402
 
-from intrain.config import TrainConfig, read_yaml  # noqa: E402
+from intrain.config import TrainConfig  # noqa: E402
 from intrain.engine.run import train  # noqa: E402
 from intrain.errors import IntrainError  # noqa: E402
 
@@ -80,17 +80,6 @@ def arm_config(arm: str, seed: int, args: argparse.Namespace) -> TrainConfig:
     if arm not in ARMS:
         raise SystemExit(f"unknown arm {arm}; choose from {', '.join(ARMS)} or scratch-[same-]<ra arm>")
     return base.replace(**ARMS[arm], out=out)
-
-
-def finished(config: TrainConfig) -> dict | None:
-    """The summary of a finished run directory of the same configuration (out and data_dir aside)."""
-    out = Path(config.out)
-    if not (out / "summary.json").exists():
-        return None
-    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)
-    if saved.replace(out=None, data_dir=None) != config.replace(out=None, data_dir=None):
-        return None
-    return json.loads((out / "summary.json").read_text())
 
 
 def record(arm: str, seed: int, s: dict) -> dict:

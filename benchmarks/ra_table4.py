@@ -7,6 +7,7 @@ default ``--recipe paper`` keeps those proportions: lr / 10 at 50% and 75% of th
 probe ``--probe-fraction`` (0.1) of them, classes extended every 10/64 of them. ``--recipe cosine`` is
 the earlier one (lr 0.05, weight decay 5e-4, cosine, classes extended every total / classes).
 ``--subset`` training images, a ``--width`` multiplier and a few ``--epochs`` keep it on a CPU budget.
+A run directory that finished with the same configuration is read instead of trained again.
 
     python benchmarks/ra_table4.py [--subset 4000] [--width 0.5] [--epochs 4] [--seed 0] [--data-dir ../shared/data]
 """
@@ -20,10 +21,15 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, emit  # noqa: E402
+from _common import SHARED_DATA, emit, finished  # noqa: E402
 
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.engine.run import train  # noqa: E402
+
+
+def run(config: TrainConfig) -> dict:
+    """A finished run directory of the same configuration is read, anything else trained afresh."""
+    return finished(config) or train(config, quiet=True, overwrite=True)
 
 
 def main() -> None:
@@ -41,6 +47,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-ra-table4")
     parser.add_argument("--dense", action=argparse.BooleanOptionalAction, default=True, help="a dense reference run")
     parser.add_argument("--name", default="ra_table4", help="results file benchmarks/results/NAME.json")
+    parser.add_argument("--json", default=None, help="write the results here instead")
     args = parser.parse_args()
     base = TrainConfig.of(model="resnet20", dataset="fashion-mnist", data_dir=args.data_dir, subset=args.subset,
                        width=args.width, epochs=args.epochs, batch_size=64, optimizer="sgd", lr=0.05, momentum=0.9,
@@ -52,12 +59,12 @@ def main() -> None:
                             lr_milestones=(iterations // 2, iterations * 3 // 4),
                             extending_interval=max(1, round(iterations * 10 / 64)))
     start = time.perf_counter()
-    dense = train(base.replace(method="dense", out=f"{args.out}/dense"), quiet=True, overwrite=True) if args.dense else None
+    dense = run(base.replace(method="dense", out=f"{args.out}/dense")) if args.dense else None
     if dense is not None:
         print(f"dense: {100 * dense['final_test_accuracy']:.2f}% in {dense['train_seconds']:.0f} s", flush=True)
     runs = {}
     for delta in args.deltas:
-        s = train(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"), quiet=True, overwrite=True)
+        s = run(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"))
         runs[f"{delta:g}"] = {"classes": len(s["ra"]["classes"]), "partition": s["ra"]["classes"],
                               "final_test_accuracy": s["final_test_accuracy"], "sparsity": s["sparsity"],
                               "probe_sensitivity": s["ra"]["probe"]["sensitivity"],
@@ -66,7 +73,7 @@ def main() -> None:
               f"sparsity {100 * s['sparsity']:.1f}%", flush=True)
     result = {"benchmark": "ra_table4", "recipe": args.recipe, "seed": args.seed,
               "probe_fraction": args.probe_fraction, "lr_milestones": base.lr_milestones,
-              "extending_interval": base.extending_interval, "model": "resnet20", "dataset": "fashion-mnist", "subset": args.subset,
+              "extending_interval": base.method_config.extending_interval, "model": "resnet20", "dataset": "fashion-mnist", "subset": args.subset,
               "width": args.width, "epochs": args.epochs, "range": args.range, "epsilon": args.epsilon,
               "wall_seconds": time.perf_counter() - start,
               "dense": None if dense is None else {"final_test_accuracy": dense["final_test_accuracy"],
@@ -77,7 +84,7 @@ def main() -> None:
         table.append(["dense", "-", f"{100 * dense['final_test_accuracy']:.2f}%", "0.0%", f"{dense['train_seconds']:.0f}"])
     table += [[d, r["classes"], f"{100 * r['final_test_accuracy']:.2f}%", f"{100 * r['sparsity']:.1f}%",
                f"{r['train_seconds']:.0f}"] for d, r in runs.items()]
-    emit(args.name, result, table)
+    emit(args.name, result, table, path=args.json)
 
 
 if __name__ == "__main__":

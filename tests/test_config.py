@@ -172,6 +172,8 @@ def test_step_schedule_defaults_to_a_third_of_the_run_and_must_step():
     with pytest.raises(ConfigError, match="lr_step_epochs: a step every 5 epochs never lowers the rate in 5 epochs"):
         TrainConfig.of(epochs=5, lr_schedule="step", lr_step_epochs=5)
     TrainConfig.of(epochs=1, lr_step_epochs=30)  # only the step schedule reads it
+    # milestones are iterations: the step schedule then lowers the rate whatever the epochs
+    assert TrainConfig.of(epochs=1, lr_schedule="step", lr_milestones=(4, 6)).lr_milestones == (4, 6)
 
 
 @pytest.mark.parametrize("changes", [

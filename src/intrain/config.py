@@ -328,7 +328,7 @@ def _validate(c: TrainConfig) -> None:
     _at_least("batch_size", c.batch_size, 1)
     if c.lr_step_epochs is not None:
         _at_least("lr_step_epochs", c.lr_step_epochs, 1)
-    if c.lr_schedule == "step" and c.step_epochs >= c.epochs:
+    if c.lr_schedule == "step" and c.lr_milestones is None and c.step_epochs >= c.epochs:  # milestones: iterations
         if c.lr_step_epochs is None:
             raise ConfigError(f"lr_schedule: step never lowers the rate in {c.epochs} epoch(s); use constant")
         raise ConfigError(f"lr_step_epochs: a step every {c.lr_step_epochs} epochs never lowers the rate in "
