@@ -55,6 +55,7 @@ ARMS: dict[str, dict] = {
     # the sparsity where the weights are: fc1 (93% of them) at range 2.7, every other layer at the
     # paper's 2 (at 2.7 the DNS rules leave conv1 16 of its 500 weights)
     "ra-2-0.1-dns-fc1-2.7": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),)},
+    "ra-2-0.1-dns-fc1-2.6": {**RA, **DNS, "layer_ranges": (("fc1", 2.6),)},
     # the same, with the fully connected class starting at the ResNet-56 schedule's proportion
     "ra-2-0.1-dns-fc1-2.7-ext1612": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "extending_interval": PAPER_EXTENSION},
 }
