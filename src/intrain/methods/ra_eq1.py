@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -19,7 +19,7 @@ import torch
 # ---------------------------------------------------------------------- Eq. 1 and the mask update
 def thresholds(
     magnitudes: Sequence[torch.Tensor],
-    range_: float | Sequence[float],
+    range_: float | Sequence[float] | torch.Tensor,
     epsilon: float,
     *,
     counts: torch.Tensor | None = None,
@@ -38,18 +38,19 @@ def thresholds(
 
     ``relative=True`` is Dynamic Network Surgery's hysteresis (its Caffe ``CCMaskCalc``): one threshold
     ``t = max(μ + range·σ, 0)`` and the band ``l = (1 − ε)·t``, ``u = (1 + ε)·t`` (DNS: ε = 0.1), where
-    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``. ``range_`` may be a sequence, one range per layer."""
+    Eq. 1's band is ``±ε·σ`` around ``μ + range·σ``. ``range_`` may give one range per layer: a
+    sequence, or a 1-D float32 tensor when ``factors`` is passed too (as :class:`MaskUpdate` does)."""
     if counts is None:
         counts = torch.tensor([m.numel() for m in magnitudes], dtype=torch.float32, device=magnitudes[0].device)
     if factors is None:
         factors = _factors(range_, epsilon, magnitudes[0].device)
-    if isinstance(range_, (list, tuple)):  # one per layer (the relative band multiplies σ by the range)
-        range_ = torch.tensor(range_, dtype=torch.float32, device=magnitudes[0].device)  # type: ignore[assignment]
     first = sums if sums is not None else [m.sum() for m in magnitudes]
     mean = torch.stack(list(first)).float().div_(counts)
     std = torch.stack(torch._foreach_norm(list(magnitudes), 2)).float().square_().div_(counts)
     std = std.sub_(mean * mean).clamp_min_(0).sqrt_()
     if relative:
+        if isinstance(range_, (list, tuple)):  # one per layer
+            range_ = torch.tensor(range_, dtype=torch.float32, device=std.device)  # type: ignore[assignment]
         centre = torch.mul(std, range_).add_(mean).clamp_min_(0)
         return centre * (1 - epsilon), centre * (1 + epsilon)
     lower, upper = torch.mul(std, factors).add_(mean).clamp_min_(0).unbind()  # (l, u) = max(μ + σ·factor, 0)
@@ -76,7 +77,7 @@ class MaskUpdate:
     magnitudes: list[torch.Tensor]
     tests: list[torch.Tensor]
     counts: torch.Tensor
-    factor_cache: dict[tuple[float, float], torch.Tensor] = field(default_factory=dict)
+    factor_cache: dict[tuple[Any, Any], torch.Tensor] = field(default_factory=dict)  # also the per-layer ranges
     signed: bool = False  # μ, σ of K instead of |K|
     kept: bool = False  # μ, σ over the kept weights (T = 1) instead of all
     relative: bool = False  # DNS's band (1 ∓ ε)·t instead of Eq. 1's ±ε·σ (see :func:`thresholds`)
@@ -113,8 +114,11 @@ class MaskUpdate:
         factors = self.factor_cache.get(key)  # type: ignore[arg-type]
         if factors is None:
             factors = self.factor_cache[key] = _factors(key[0], epsilon, self.counts.device)  # type: ignore[index]
-        if self.ranges is not None:
-            range_ = self.ranges  # type: ignore[assignment]
+        if self.ranges is not None:  # as a tensor, made once (this runs at every training step)
+            range_ = self.factor_cache.get((self.ranges, None))  # type: ignore[assignment]
+            if range_ is None:
+                range_ = self.factor_cache[(self.ranges, None)] = torch.tensor(  # type: ignore[index]
+                    self.ranges, dtype=torch.float32, device=self.counts.device)
         for weight, magnitude in zip(self.weights, self.magnitudes):
             torch.abs(weight, out=magnitude)
         if not (self.signed or self.kept):
