@@ -345,3 +345,48 @@ def test_tracing_marks_only_the_traced_model_and_only_during_the_trace():
     assert not tracing(model) and not any(tracing(m) for m in model.modules())
     model(example("lenet5"))
     assert seen[-1] == (False, False, False)
+
+
+def count_forwards(model):
+    """Counts forward passes of ``model`` from now on: ``calls[0]``."""
+    calls = [0]
+    model.register_forward_pre_hook(lambda module, inputs: calls.__setitem__(0, calls[0] + 1))
+    return calls
+
+
+@pytest.mark.parametrize("name", ["lenet5", "vgg16"])
+def test_a_plain_cnn_is_proven_to_read_zeros_without_a_forward_pass(name):
+    """Conv -> BatchNorm -> ReLU -> pool -> flatten -> linear: every operation between a pruned filter
+    and its readers passes zeros by construction, so compaction runs no check forward (and stays exact)."""
+    model, optimizer, method = pruned_run(name)
+    masked, _, _ = masked_copy(model, optimizer)
+    forwards = count_forwards(model)  # the method's graph is handed over: no trace either
+    result = compact(model, optimizer, example_inputs=example(name), graph=method.channel_graph())
+    assert result.filters_removed > 0 and forwards[0] == 0
+    assert max_diff(model, masked, batches(name, 1, seed=5)[0][0], train=False) < 1e-4
+
+
+def test_a_residual_model_is_still_checked_by_a_forward_pass():
+    """An addition is not proven zero-preserving: the forward check runs (and passes)."""
+    model, optimizer, method = pruned_run("resnet20", fraction=0.4)
+    forwards = count_forwards(model)
+    assert compact(model, optimizer, example_inputs=example("resnet20"), graph=method.channel_graph()).filters_removed > 0
+    assert forwards[0] == 1
+
+
+def test_a_pruned_channel_revived_by_its_batchnorm_is_refused():
+    """Not proven (the BatchNorm's β is not zero on a pruned channel): the forward check finds the
+    non-zero read and refuses before anything changes."""
+    model, optimizer, method = pruned_run("vgg16")
+    layer = method.layers[1]
+    modules = dict(model.named_modules())
+    names = list(modules)
+    bn = modules[names[names.index(layer.name) + 1]]
+    assert isinstance(bn, nn.BatchNorm2d)
+    pruned = (~layer.module.filter_mask).nonzero().flatten()
+    with torch.no_grad():
+        bn.bias[pruned[0]] = 1.0
+    forwards = count_forwards(model)
+    with pytest.raises(ConfigError, match=f"reads pruned channels of '{layer.name}' that are not zero"):
+        compact(model, optimizer, example_inputs=example("vgg16"), graph=method.channel_graph())
+    assert forwards[0] == 1 and layer.module.out_channels == layer.module.filter_mask.numel()

@@ -243,47 +243,123 @@ def removable_channels(model: nn.Module, groups: Sequence[Sequence[str]]) -> lis
     return plan
 
 
-def _removed_reads(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]]) -> list[tuple[str, nn.Module, list[int]]]:
-    """``(layer, consumer, input channels)``: what each conv or linear would stop reading."""
+# Operations that map a zero channel to a zero channel, whatever else they are given (autograd names).
+_ZERO_PRESERVING = frozenset({
+    "ReluBackward0", "LeakyReluBackward0", "GeluBackward0", "SiluBackward0", "HardswishBackward0", "TanhBackward0",
+    "EluBackward0", "NativeDropoutBackward0", "CloneBackward0",
+    "MaxPool1DWithIndicesBackward0", "MaxPool2DWithIndicesBackward0", "MaxPool3DWithIndicesBackward0",
+    "AvgPool2DBackward0", "AvgPool3DBackward0", "AdaptiveAvgPool2DBackward0", "AdaptiveAvgPool3DBackward0",
+    "AdaptiveMaxPool2DBackward0", "AdaptiveMaxPool3DBackward0",
+})
+
+
+def _all_zero(tensor: torch.Tensor | None, indices: Sequence[int]) -> bool:
+    if tensor is None:
+        return True
+    return not bool(tensor.detach().index_select(0, torch.tensor(indices, device=tensor.device)).any())
+
+
+def _zero_by_construction(graph, item) -> bool:
+    """Whether the group member ``item`` (not a reader) passes a zero on its pruned channels, for any
+    input: a conv or linear whose pruned filters and biases are zero; a BatchNorm whose γ and β are zero
+    there; a reshape; an operation from :data:`_ZERO_PRESERVING`, or one that reads only parameters
+    (the transpose of a linear's weight). Anything else (an addition, a concatenation, a sigmoid, a
+    transpose of the features) is left to the forward check."""
+    import torch_pruning as tp
+
+    node, module = item.dep.target, item.dep.target.module
+    indices = [int(i) for i in item.idxs]
+    if not graph.is_out_channel_pruning_fn(item.dep.handler):
+        return False
+    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+        return _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
+    if isinstance(module, _NORMS):
+        return module.affine and _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
+    if isinstance(module, tp.ops._ReshapeOp):
+        return True
+    if isinstance(module, tp.ops._ElementWiseOp):
+        return not node.inputs or (node.grad_fn is not None and node.grad_fn.name() in _ZERO_PRESERVING)
+    return False
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A conv or linear ``consumer`` that would stop reading ``channels`` of ``layer``; ``proven``: it
+    reads zeros there for any input (every member between them passes zeros by construction)."""
+
+    layer: str
+    consumer: nn.Module
+    channels: list[int]
+    proven: bool
+
+
+def _pruning_groups(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]]) -> list[tuple[str, Any]]:
+    """Torch-Pruning's group of each ``(layer, indices)`` of ``plan``, looked up as the model is now."""
     modules = dict(model.named_modules())
+    return [(name, graph.get_pruning_group(modules[name], _out_channels_fn(graph, modules[name]), idxs=indices))
+            for name, indices in plan]
+
+
+def _groups_independent(groups: Sequence[tuple[str, Any]]) -> bool:
+    """Whether pruning one of ``groups`` leaves the others' channel indices as they are: no
+    concatenation, split, slice or custom operation, whose index maps depend on other layers' widths,
+    lies in any of them (then each group is looked up again just before it is pruned)."""
+    import torch_pruning as tp
+
+    shifting = (tp.ops._ConcatOp, tp.ops._SplitOp, tp.ops._SliceOp, tp.ops._UnbindOp, tp.ops._ExpandOp,
+                tp.ops._CustomizedOp)
+    return not any(isinstance(item.dep.target.module, shifting) for _, group in groups for item in group.items)
+
+
+def _removed_reads(graph, groups: Sequence[tuple[str, Any]]) -> list[_Read]:
+    """What each conv or linear would stop reading, and whether it provably reads zeros there."""
     reads = []
-    for name, indices in plan:
-        module = modules[name]
-        for item in graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=indices).items:
+    for name, group in groups:
+        group_reads, proven = [], True
+        for item in group.items:
             target = item.dep.target.module
             if (graph.is_in_channel_pruning_fn(item.dep.handler) and not graph.is_out_channel_pruning_fn(item.dep.handler)
                     and _channel_mixing(target)):
-                reads.append((name, target, [int(i) for i in item.idxs]))
+                group_reads.append((target, [int(i) for i in item.idxs]))
+            elif proven:
+                proven = _zero_by_construction(graph, item)
+        reads.extend(_Read(name, target, channels, proven) for target, channels in group_reads)
     return reads
 
 
 @torch.no_grad()
-def check_removed_channels_are_zero(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]],
+def check_removed_channels_are_zero(model: nn.Module, graph, groups: Sequence[tuple[str, Any]],
                                     example_inputs: torch.Tensor) -> None:
     """Refuse a compaction that would change the model's outputs.
 
+    ``groups``: each pruned layer's name and Torch-Pruning group (of the channels to remove).
     Removing a channel is exact when every conv or linear layer that reads it reads zeros there.
-    One eval-mode forward pass of two seeded random examples (global RNG untouched, BatchNorm
-    statistics unchanged; two, as a channel without spatial extent read after a ReLU is zero for
-    about half of all examples) checks that for every channel in ``plan``; a non-zero read (an
-    operation mapping zero to non-zero between the pruned layer and its reader, e.g. a sigmoid or an
-    added constant, or a channel shuffle whose index mapping Torch-Pruning gets wrong) raises a
+    Where every operation between the pruned layer and its readers passes zeros by construction (the
+    layer's pruned filters and biases are zero, so are its BatchNorm's γ and β there, and between them
+    only reshapes, poolings and activations that map 0 to 0: a VGG, a plain CNN) that holds for any
+    input and nothing runs. Otherwise one eval-mode forward pass of two seeded random examples (global
+    RNG untouched, BatchNorm statistics unchanged; two, as a channel without spatial extent read after
+    a ReLU is zero for about half of all examples) checks those readers; a non-zero read (an operation
+    mapping zero to non-zero between the pruned layer and its reader, e.g. a sigmoid or an added
+    constant, or a channel shuffle whose index mapping Torch-Pruning gets wrong) raises a
     :class:`~intrain.errors.ConfigError` before anything is changed.
     """
-    reads = _removed_reads(model, graph, plan)
+    reads = [read for read in _removed_reads(graph, groups) if not read.proven]
+    if not reads:
+        return
     names = {m: n for n, m in model.named_modules()}
     found: list[str] = []
 
-    def check(layer: str, consumer: nn.Module, channels: list[int]):
+    def check(read: _Read):
         def hook(module: nn.Module, inputs) -> None:
             x = inputs[0]
-            index = torch.tensor(channels, device=x.device)
+            index = torch.tensor(read.channels, device=x.device)
             seen = x.index_select(x.dim() - 1 if isinstance(module, nn.Linear) else 1, index)
             if bool((seen != 0).any()) and not found:
-                found.append(f"'{names[consumer]}' reads pruned channels of '{layer}' that are not zero")
+                found.append(f"'{names[read.consumer]}' reads pruned channels of '{read.layer}' that are not zero")
         return hook
 
-    handles = [read[1].register_forward_pre_hook(check(*read)) for read in reads]
+    handles = [read.consumer.register_forward_pre_hook(check(read)) for read in reads]
     flags = [(m, m.training) for m in model.modules()]
     generator = torch.Generator().manual_seed(0)
     x = torch.randn((2, *example_inputs.shape[1:]), generator=generator).to(example_inputs)
@@ -328,7 +404,8 @@ def _decode_positions(originals) -> dict[nn.Parameter, tuple[nn.Parameter, torch
             old.data = values
             continue
         positions = current.detach().reshape(-1).long()
-        new = nn.Parameter(values.reshape(-1)[positions].view(current.shape).clone(), requires_grad=old.requires_grad)
+        new = nn.Parameter(values.reshape(-1).index_select(0, positions).view(current.shape),  # a new tensor
+                           requires_grad=old.requires_grad)
         setattr(module, name, new)
         replaced[old] = (new, positions)
     return replaced
@@ -414,12 +491,15 @@ def compact(
     plan = removable_channels(model, groups)
     if plan:
         modules = dict(model.named_modules())
-        check_removed_channels_are_zero(model, graph, plan, example_inputs)
+        pruning = _pruning_groups(model, graph, plan)
+        check_removed_channels_are_zero(model, graph, pruning, example_inputs)
+        reuse = _groups_independent(pruning)
         originals = _encode_positions(model)
         try:
-            for name, indices in plan:
-                module = modules[name]
-                graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=indices).prune(record_history=False)
+            for (name, indices), (_, group) in zip(plan, pruning):
+                if not reuse:
+                    group = graph.get_pruning_group(modules[name], _out_channels_fn(graph, modules[name]), idxs=indices)
+                group.prune(record_history=False)
         finally:
             replaced = _decode_positions(originals)
         result.removed = _refresh_masks(model, originals, replaced)
