@@ -29,3 +29,19 @@ def test_smoke_run_reports_the_step_ratio_and_each_arms_epoch_time_ratio(tmp_pat
     assert list(result["epochs"]["by_seed"]) == ["0"] and runs["torch-pruning"]["epoch_time_ratios"] == [
         result["epochs"]["by_seed"]["0"]["torch-pruning"]["epoch_time_ratio"]]  # mean over the one seed
     assert "epoch time / dense: torch-pruning" in done.stdout
+    paired = result["epochs"]["intrain_minus_torch_pruning"]
+    assert paired["by_seed"] == [runs["intrain-pwt-compact"]["epoch_time_ratio"] - runs["torch-pruning"]["epoch_time_ratio"]]
+
+
+def test_over_a_pair_of_seeds_each_pruned_arm_trains_first_as_often_as_second_at_every_epoch():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("step_overhead", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    names = ["dense", "intrain", "tp"]
+    for epoch in range(8):
+        orders = [module.arm_order(names, epoch, mirrored) for mirrored in (False, True)]
+        assert [order[0] for order in orders] == ["dense", "dense"]
+        assert sorted(order[1] for order in orders) == ["intrain", "tp"]  # each goes second once, third once
+    assert [module.arm_order(names, e, False)[1] for e in range(4)] == ["intrain", "tp", "intrain", "tp"]
