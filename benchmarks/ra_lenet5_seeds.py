@@ -58,6 +58,8 @@ ARMS: dict[str, dict] = {
     "ra-2-0.1-dns-fc1-2.6": {**RA, **DNS, "layer_ranges": (("fc1", 2.6),)},
     # the same, with the fully connected class starting at the ResNet-56 schedule's proportion
     "ra-2-0.1-dns-fc1-2.7-ext1612": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "extending_interval": PAPER_EXTENSION},
+    # the same with masks settling sooner: update probability (1 + 1e-3 i)^-1 (0.09 at the end, DNS's 0.5)
+    "ra-2-0.1-dns-fc1-2.7-g1e-3": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "update_gamma": 1e-3},
 }
 
 
