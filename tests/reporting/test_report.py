@@ -261,3 +261,26 @@ def test_seeds_started_by_different_versions_share_a_row(tmp_path):
     rows = _rows(runs_markdown([load_run(d) for d in (old, new, paper)]))
     assert rows["pwt-s0 … pwt-s1 (2 seeds)"][rows["run"].index("seeds")] == "2"
     assert rows["pwt-paper-s0"][rows["run"].index("seeds")] == "1"
+
+
+def test_a_crowded_accuracy_figure_gives_every_line_its_own_look_and_its_legend_goes_beside_it(tmp_path, monkeypatch):
+    """Twelve runs: matplotlib's default cycle would repeat two colours; the legend would cover the lines."""
+    from intrain.reporting import figures
+
+    drawn = {}
+    real = figures._save
+    monkeypatch.setattr(figures, "_save", lambda fig, path: drawn.setdefault("fig", fig) and real(fig, path))
+    history = [{"epoch": 1, "test_accuracy": 0.5}, {"epoch": 2, "test_accuracy": 0.6}]
+    groups = [(f"run-{i}", [history]) for i in range(11)] + [("pwt-s0 … pwt-s2 (3 seeds)", [history] * 3)]
+    figures.accuracy_groups_figure(groups, tmp_path / "a.png")
+    ax = drawn["fig"].axes[0]
+    looks = {(line.get_color(), line.get_linestyle()) for line in ax.get_lines()}
+    assert len(ax.get_lines()) == 12 and len(looks) == 12
+    legend = ax.get_legend()
+    assert legend.get_bbox_to_anchor().x0 > ax.get_window_extent().x1  # right of the axes
+    assert [t.get_text() for t in legend.get_texts()][-1] == "pwt-s0 … pwt-s2 (3 seeds): mean ± std"
+    few = [(f"run-{i}", [history]) for i in range(2)]
+    drawn.clear()
+    figures.accuracy_groups_figure(few, tmp_path / "b.png")
+    ax = drawn["fig"].axes[0]
+    assert ax.get_legend().get_bbox_to_anchor().x0 < ax.get_window_extent().x1  # a short legend stays inside

@@ -20,10 +20,32 @@ Run = tuple[str, Sequence[dict[str, Any]]]  # (label, history records)
 LayerRows = tuple[str, Sequence[dict[str, Any]]]  # (label, summary["layers"])
 
 
+_STYLES = ("-", "--", ":", "-.")
+CROWDED = 5  # more legend entries than this go beside the axes, not over the lines
+
+
+def line_styles(count: int) -> list[dict[str, Any]]:
+    """``count`` distinct looks for lines: the ten tab10 colours, then the same colours dashed, dotted,
+    dash-dotted (matplotlib's default cycle repeats its colours after ten lines)."""
+    colors = plt.get_cmap("tab10").colors
+    return [{"color": colors[i % len(colors)], "linestyle": _STYLES[(i // len(colors)) % len(_STYLES)]}
+            for i in range(count)]
+
+
+def _legend(ax) -> None:
+    """The legend over the axes when it is short, beside them (right) when it would cover the lines."""
+    handles, _ = ax.get_legend_handles_labels()
+    if len(handles) > CROWDED:
+        ax.figure.set_size_inches(11.5, 4.5)
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    elif handles:
+        ax.legend(fontsize="small")
+
+
 def _save(fig, path: str | Path) -> Path:
     path = Path(path)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -35,11 +57,11 @@ def plot_metric(runs: Sequence[Run], key: str, path: str | Path, *, ylabel: str,
     ``zero_based`` starts the y axis at 0, so that relative reductions read correctly.
     """
     fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=120)
-    for label, history in runs:
+    for (label, history), style in zip(runs, line_styles(len(runs))):
         points = [(r["epoch"], r[key] * scale) for r in history if r.get(key) is not None]
         if points:
             epochs, values = zip(*points)
-            ax.plot(epochs, values, marker="o", markersize=3, label=label)
+            ax.plot(epochs, values, marker="o", markersize=3, label=label, **style)
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel)
@@ -49,8 +71,7 @@ def plot_metric(runs: Sequence[Run], key: str, path: str | Path, *, ylabel: str,
     if formatter is not None:
         ax.yaxis.set_major_formatter(formatter)
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -77,14 +98,16 @@ def accuracy_groups_figure(groups: Sequence[tuple[str, Sequence[Sequence[dict[st
     """Test accuracy vs epoch; a group of runs that differ only by seed is drawn as its mean with a
     shaded band of mean ± standard deviation across seeds (a single run: its line)."""
     fig, ax = plt.subplots(figsize=(7.2, 4.5), dpi=120)
-    for label, histories in groups:
+    for (label, histories), style in zip(groups, line_styles(len(groups))):
         band = seed_band(histories, "test_accuracy")
         if not band:
             continue
         epochs, means, stds = zip(*band)
         means, stds = [100 * m for m in means], [100 * s for s in stds]
-        name = label if len(histories) == 1 else f"{label} (mean ± std, {len(histories)} seeds)"
-        (line,) = ax.plot(epochs, means, marker="o", markersize=3, label=name)
+        seeds = f"{len(histories)} seeds"
+        name = label if len(histories) == 1 else (f"{label}: mean ± std" if seeds in label
+                                                  else f"{label} (mean ± std, {seeds})")
+        (line,) = ax.plot(epochs, means, marker="o", markersize=3, label=name, **style)
         if len(histories) > 1:
             ax.fill_between(epochs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)],
                             color=line.get_color(), alpha=0.2, linewidth=0)
@@ -93,8 +116,7 @@ def accuracy_groups_figure(groups: Sequence[tuple[str, Sequence[Sequence[dict[st
     ax.set_ylabel("test accuracy (%)")
     ax.set_title("Test accuracy")
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+    _legend(ax)
     return _save(fig, path)
 
 
