@@ -284,3 +284,16 @@ def test_a_crowded_accuracy_figure_gives_every_line_its_own_look_and_its_legend_
     figures.accuracy_groups_figure(few, tmp_path / "b.png")
     ax = drawn["fig"].axes[0]
     assert ax.get_legend().get_bbox_to_anchor().x0 < ax.get_window_extent().x1  # a short legend stays inside
+
+
+def test_seeds_of_one_experiment_are_one_mean_line_and_one_mean_bar_in_the_cost_and_layer_figures():
+    from intrain.reporting.figures import mean_history, mean_layers
+
+    a = [{"epoch": 1, "params": 10, "train_macs": 4.0}, {"epoch": 2, "params": 6, "train_macs": 2.0}]
+    b = [{"epoch": 1, "params": 20, "train_macs": 6.0}]  # stopped after one epoch
+    assert mean_history([a, b], ("params", "train_macs", "absent")) == [{"epoch": 1, "params": 15.0, "train_macs": 5.0}]
+    rows = [[{"name": "c1", "filters": 8, "filters_pruned": 2, "sparsity": 0.0},
+             {"name": "c2", "filters": 4, "filters_pruned": 1, "sparsity": 0.5}],
+            [{"name": "c1", "filters": 8, "filters_pruned": 4, "sparsity": 0.0}]]
+    assert mean_layers(rows) == [{"name": "c1", "filters": 8, "filters_pruned": 3.0, "sparsity": 0.0},
+                                 {"name": "c2", "filters": 4, "filters_pruned": 1.0, "sparsity": 0.5}]

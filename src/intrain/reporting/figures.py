@@ -94,6 +94,32 @@ def seed_band(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> list[t
     return [(e, *mean_and_std([d[e] for d in by_run])) for e in epochs]
 
 
+def mean_history(histories: Sequence[Sequence[dict[str, Any]]], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """One history whose ``keys`` are the mean across ``histories`` at every epoch all of them have."""
+    records = []
+    by_run = [{r["epoch"]: r for r in h} for h in histories]
+    for epoch in sorted(set.intersection(*(set(d) for d in by_run))) if by_run else []:
+        record: dict[str, Any] = {"epoch": epoch}
+        for key in keys:
+            values = [d[epoch].get(key) for d in by_run]
+            if all(v is not None for v in values):
+                record[key] = sum(values) / len(values)
+        records.append(record)
+    return records
+
+
+def mean_layers(tables: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per-layer rows (``summary["layers"]``) averaged across runs: pruned filters and sparsity are
+    the mean; the layers are the first run's."""
+    rows = []
+    for row in tables[0]:
+        same = [next((r for r in table if r["name"] == row["name"]), None) for table in tables]
+        same = [r for r in same if r is not None]
+        rows.append({**row, "filters_pruned": sum(r.get("filters_pruned", 0) for r in same) / len(same),
+                     "sparsity": sum(r.get("sparsity", 0.0) for r in same) / len(same)})
+    return rows
+
+
 def accuracy_groups_figure(groups: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]], path: str | Path) -> Path:
     """Test accuracy vs epoch; a group of runs that differ only by seed is drawn as its mean with a
     shaded band of mean ± standard deviation across seeds (a single run: its line)."""
@@ -136,9 +162,10 @@ def train_macs_figure(runs: Sequence[Run], path: str | Path) -> Path:
 def _grouped_bars(ax, names: Sequence[str], series: Sequence[tuple[str, Sequence[float]]]) -> None:
     """Bars of every series side by side for each name on the x axis."""
     width = 0.8 / max(len(series), 1)
-    for i, (label, values) in enumerate(series):
+    for i, ((label, values), style) in enumerate(zip(series, line_styles(len(series)))):
         offsets = [x + (i - (len(series) - 1) / 2) * width for x in range(len(names))]
-        ax.bar(offsets, values, width=width, label=label)
+        hatch = {"-": None, "--": "//", ":": "..", "-.": "xx"}[style["linestyle"]]
+        ax.bar(offsets, values, width=width, label=label, color=style["color"], hatch=hatch)
     ax.set_xticks(range(len(names)))
     ax.set_xticklabels(names, rotation=45, ha="right", fontsize="small")
 

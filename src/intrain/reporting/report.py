@@ -142,20 +142,23 @@ def trace_of(summary: dict[str, Any]) -> list[dict[str, Any]]:
 def draw_figures(runs: Sequence[RunRecord], out: Path) -> list[tuple[str, Path]]:
     """All figures the runs support, as ``(caption, path)``. In the accuracy figure, runs that differ
     only by seed (:func:`seed_groups`) are one mean line with a band of mean ± standard deviation."""
-    histories = [(r.label, r.history) for r in runs]
-    groups = [(g.label, [r.history for r in g.runs]) for g in seed_groups(runs)]
+    grouped = seed_groups(runs)
+    groups = [(g.label, [r.history for r in g.runs]) for g in grouped]
     banded = any(len(h) > 1 for _, h in groups)
+    mean = " (runs that differ only by seed: their mean)" if banded else ""
+    histories = [(label, figures.mean_history(h, ("params", "train_macs"))) for label, h in groups]
     written = [
         ("Test accuracy vs epoch" + (" (runs that differ only by seed: mean ± std across seeds)" if banded else ""),
          figures.accuracy_groups_figure(groups, out / "accuracy.png")),
-        ("Non-zero parameters vs epoch", figures.params_figure(histories, out / "params.png")),
+        ("Non-zero parameters vs epoch" + mean, figures.params_figure(histories, out / "params.png")),
     ]
     if any("train_macs" in rec for r in runs for rec in r.history):
-        written.append(("Training MACs of each epoch at its pruning state",
+        written.append(("Training MACs of each epoch at its pruning state" + mean,
                         figures.train_macs_figure(histories, out / "train_macs.png")))
-    layered = [(r.label, r.summary["layers"]) for r in runs if r.summary.get("layers")]
+    layered = [(g.label, figures.mean_layers([r.summary["layers"] for r in g.runs])) for g in grouped
+               if all(r.summary.get("layers") for r in g.runs)]
     if layered:
-        written.append(("Per-layer pruned filters and weight sparsity",
+        written.append(("Per-layer pruned filters and weight sparsity" + mean,
                         figures.layers_figure(layered, out / "layers.png")))
     for r in runs:
         probe = probe_of(r.summary)
