@@ -7,7 +7,6 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from cnn_zoo import INPUT, ZOO, ConcatNet, GroupedNet, MobileNetV2Like, conv_bn
@@ -360,7 +359,7 @@ def test_timm_models_prune_and_compact_exactly(name):
 def test_the_graph_a_compaction_returns_gives_the_structure_of_a_fresh_trace(name):
     """Torch-Pruning keeps the graph up to date as it prunes (concatenation offsets, depthwise and
     BatchNorm followers), so the method can read its structure from it instead of tracing again."""
-    from intrain.compaction import channel_structure_in_graph, dependency_graph
+    from intrain.channels import channel_structure_in_graph, dependency_graph
 
     model, optimizer, method = pruned_run(ZOO[name])
     result = compact(model, optimizer, example_inputs=example())

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intrain.compaction import compact, coupled_groups_in_graph, dependency_graph, shrink_to_state_dict
+from intrain.channels import coupled_groups_in_graph, dependency_graph
+from intrain.compaction import compact, shrink_to_state_dict
 from intrain.config import TrainConfig
 from intrain.errors import ConfigError
 from intrain.masks import FILTER_MASK, find_prunable_layers, masked_gradients
@@ -334,7 +335,7 @@ def test_a_later_compaction_reusing_the_previous_ones_graph_equals_one_that_trac
 
 
 def test_tracing_marks_only_the_traced_model_and_only_during_the_trace():
-    from intrain.compaction import dependency_graph, tracing
+    from intrain.channels import dependency_graph, tracing
 
     model, bystander = create_model("lenet5", width=0.5), create_model("lenet5", width=0.5)
     seen = []

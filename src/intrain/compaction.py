@@ -18,6 +18,11 @@ parameter holds the positions it kept, whatever dims were pruned (flatten-expand
 included). The real values, the optimizer state and the ``filter_mask`` buffers are then gathered
 with those positions.
 
+Before anything changes, compaction makes sure that every layer reading a removed channel reads zeros
+there (:func:`check_removed_channels_are_zero`): proven from the weights where only zero-preserving
+operations lie in between, else by one forward pass. The channel structure itself (the dependency
+graph, the coupled groups) is :mod:`intrain.channels`'s.
+
 :func:`shrink_to_state_dict` gives a freshly built dense model the shapes of a compacted
 ``state_dict`` (resuming a compacted run, loading an exported compact model).
 """
@@ -26,17 +31,16 @@ from __future__ import annotations
 
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
 
+from .channels import NORMS, channel_mixing, coupled_groups_in_graph, dependency_graph, out_channels_fn
 from .errors import CheckpointError, ConfigError
 from .masks import FILTER_MASK, is_depthwise
 
-_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @dataclass
@@ -61,163 +65,6 @@ class CompactionResult:
     def as_dict(self) -> dict[str, Any]:
         return {"filters_removed": self.filters_removed, "params_before": self.params_before,
                 "params_after": self.params_after, "seconds": self.seconds}
-
-
-# ---------------------------------------------------------------------- dependency graph
-def dependency_graph(model: nn.Module, example_inputs: torch.Tensor):
-    """Torch-Pruning's dependency graph of ``model``, traced on ``example_inputs``.
-
-    Tracing runs the model in eval mode; every module's train/eval flag is restored afterwards
-    (BatchNorm running statistics are not touched in eval mode). A model Torch-Pruning cannot trace
-    (a channel shuffle, say) raises a one-line :class:`~intrain.errors.ConfigError`.
-    """
-    import torch_pruning as tp
-
-    flags = [(m, m.training) for m in model.modules()]
-    try:
-        with torch.enable_grad(), _marked_as_tracing(model):
-            return tp.DependencyGraph().build_dependency(model, example_inputs=example_inputs, verbose=False)
-    except Exception as exc:  # one line, naming Torch-Pruning's error, instead of its traceback
-        reason = (str(exc).strip().splitlines() or [""])[0][:200]
-        raise ConfigError(f"Torch-Pruning could not trace the model's channel structure ({type(exc).__name__}: "
-                          f"{reason}); filter pruning and compaction need it (channel shuffles are not supported); "
-                          "weight pruning (method ra) does not") from exc
-    finally:
-        for module, flag in flags:
-            module.training = flag
-
-
-_TRACING = "_intrain_tracing"  # the attribute that marks the modules of a model being traced
-
-
-def tracing(module: nn.Module) -> bool:
-    """Whether ``module`` belongs to a model that :func:`dependency_graph` is tracing: the forward pass
-    a forward hook sees then is the trace's, not training."""
-    return bool(vars(module).get(_TRACING, False))
-
-
-@contextmanager
-def _marked_as_tracing(model: nn.Module) -> Iterator[None]:
-    """Mark every module of ``model`` as being traced (:func:`tracing`) for the block, unmark after."""
-    marked = [module for module in model.modules() if not tracing(module)]
-    for module in marked:
-        vars(module)[_TRACING] = True
-    try:
-        yield
-    finally:
-        for module in marked:
-            vars(module).pop(_TRACING, None)
-
-
-def _out_channels_fn(graph, module: nn.Module):
-    return graph.get_pruner_of_module(module).prune_out_channels
-
-
-@dataclass(frozen=True)
-class FollowerMap:
-    """Channels ``targets`` of the module ``module`` (a depthwise conv or a BatchNorm that is no
-    layer's own) carry the filters ``channels`` of the prunable layer ``layer``."""
-
-    module: str
-    layer: str
-    channels: tuple[int, ...]
-    targets: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class ChannelStructure:
-    """How the output channels of a model's prunable layers are tied (:func:`channel_structure_in_graph`)."""
-
-    groups: tuple[tuple[str, ...], ...]  # layers whose filters are tied index for index
-    followers: tuple[FollowerMap, ...]
-
-
-def _channel_mixing(module: nn.Module) -> bool:
-    """A layer whose every output reads every input channel (of its group): conv or linear."""
-    return isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) and not is_depthwise(module)
-
-
-def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
-                               norms: Mapping[str, str | None] | None = None) -> ChannelStructure:
-    """Trace where the output channels of the layers ``names`` go, with Torch-Pruning's groups.
-
-    - Layers whose channels are added (residual connections) or multiplied (a squeeze-and-excitation
-      gate scales the features) are tied index for index: one group.
-    - Depthwise convs and BatchNorms on a layer's channels (other than the layer's own BatchNorm,
-      ``norms[name]``) are followers, with their channel map (concatenations shift it).
-
-    Refused with a :class:`~intrain.errors.ConfigError` naming the module, because compaction could
-    not keep the model's outputs: layers tied other than index for index (a concatenation added to
-    another tensor); a module with per-channel parameters that is neither a conv, a linear, a
-    BatchNorm nor depthwise (LayerNorm, GroupNorm, PReLU, a bare ``nn.Parameter``; grouped convs);
-    channels that no conv or linear reads (they are the model's output); a layer's BatchNorm (paired
-    by definition order) that does not normalise its channels.
-    """
-    modules = dict(model.named_modules())
-    name_of = {m: n for n, m in modules.items()}
-    roots = {modules[n]: n for n in names}
-    norms = dict(norms or {})
-    paired = {modules[b]: n for n, b in norms.items() if b is not None}
-    groups: list[tuple[str, ...]] = []
-    followers: list[FollowerMap] = []
-    seen: set[str] = set()
-    for name in names:
-        module = modules[name]
-        size = module.weight.shape[0]
-        group = graph.get_pruning_group(module, _out_channels_fn(graph, module), idxs=list(range(size)))
-        members, consumers, own_norm, other_norms = [name], 0, norms.get(name) is None, []
-        for item in group.items:
-            dep, target = item.dep, item.dep.target.module
-            channels, targets = tuple(int(i) for i in item.root_idxs), tuple(int(i) for i in item.idxs)
-            identity = channels == targets == tuple(range(size))
-            if graph.is_in_channel_pruning_fn(dep.handler) and not graph.is_out_channel_pruning_fn(dep.handler):
-                if isinstance(target, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and target.groups > 1 and not is_depthwise(target):
-                    raise ConfigError(f"'{name_of.get(target, target)}' is a grouped convolution reading the channels of "
-                                      f"'{name}': filter pruning does not support grouped convolutions (use method ra)")
-                consumers += _channel_mixing(target)
-                continue
-            if target is module or target not in name_of and not isinstance(target, nn.Parameter):
-                continue  # the layer itself, or one of Torch-Pruning's operators (add, cat, reshape, ...)
-            label = name_of.get(target, "a bare nn.Parameter")
-            if target in roots:
-                if not identity or target.weight.shape[0] != size:
-                    raise ConfigError(f"the filters of '{name}' and '{roots[target]}' are tied, but not index for "
-                                      "index (a concatenation added to another tensor?): filter pruning supports "
-                                      "tied layers of equal width only")
-                if roots[target] not in members:
-                    members.append(roots[target])
-            elif target in paired:  # a layer's own BatchNorm
-                if paired[target] == name:
-                    own_norm = identity
-                else:
-                    other_norms.append((label, paired[target]))
-            elif isinstance(target, _NORMS) or is_depthwise(target):
-                followers.append(FollowerMap(label, name, channels, targets))
-            else:
-                raise ConfigError(f"'{label}' ({type(target).__name__}) has parameters on the channels of '{name}': "
-                                  "filter pruning supports convolutions, linear layers, BatchNorm and depthwise "
-                                  "convolutions there (use method ra for this model)")
-        for label, owner in other_norms:
-            if owner not in members:
-                raise ConfigError(f"'{label}' normalises channels of '{name}' but is paired with '{owner}' by definition "
-                                  "order: define each BatchNorm right after its layer")
-        if not own_norm:
-            raise ConfigError(f"'{norms[name]}' follows '{name}' in definition order but does not normalise its "
-                              "output: define each BatchNorm right after its layer")
-        if consumers == 0:
-            raise ConfigError(f"no convolution or linear layer reads the channels of '{name}' (they are the model's "
-                              "output): filter pruning cannot remove them; end the model with nn.Linear")
-        if name not in seen:
-            seen.update(members)
-            groups.append(tuple(members))
-    return ChannelStructure(tuple(groups), tuple(followers))
-
-
-def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> list[list[str]]:
-    """Partition the layers ``names`` into groups whose output channels are tied index for index
-    (e.g. the convs feeding one chain of residual additions); uncoupled layers are singletons.
-    Refuses what compaction could not keep exact (see :func:`channel_structure_in_graph`)."""
-    return [list(g) for g in channel_structure_in_graph(graph, model, names).groups]
 
 
 # ---------------------------------------------------------------------- compaction
@@ -273,7 +120,7 @@ def _zero_by_construction(graph, item) -> bool:
         return False
     if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
         return _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
-    if isinstance(module, _NORMS):
+    if isinstance(module, NORMS):
         return module.affine and _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
     if isinstance(module, tp.ops._ReshapeOp):
         return True
@@ -296,7 +143,7 @@ class _Read:
 def _pruning_groups(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]]) -> list[tuple[str, Any]]:
     """Torch-Pruning's group of each ``(layer, indices)`` of ``plan``, looked up as the model is now."""
     modules = dict(model.named_modules())
-    return [(name, graph.get_pruning_group(modules[name], _out_channels_fn(graph, modules[name]), idxs=indices))
+    return [(name, graph.get_pruning_group(modules[name], out_channels_fn(graph, modules[name]), idxs=indices))
             for name, indices in plan]
 
 
@@ -319,7 +166,7 @@ def _removed_reads(graph, groups: Sequence[tuple[str, Any]]) -> list[_Read]:
         for item in group.items:
             target = item.dep.target.module
             if (graph.is_in_channel_pruning_fn(item.dep.handler) and not graph.is_out_channel_pruning_fn(item.dep.handler)
-                    and _channel_mixing(target)):
+                    and channel_mixing(target)):
                 group_reads.append((target, [int(i) for i in item.idxs]))
             elif proven:
                 proven = _zero_by_construction(graph, item)
@@ -498,7 +345,7 @@ def compact(
         try:
             for (name, indices), (_, group) in zip(plan, pruning):
                 if not reuse:
-                    group = graph.get_pruning_group(modules[name], _out_channels_fn(graph, modules[name]), idxs=indices)
+                    group = graph.get_pruning_group(modules[name], out_channels_fn(graph, modules[name]), idxs=indices)
                 group.prune(record_history=False)
         finally:
             replaced = _decode_positions(originals)
@@ -565,7 +412,7 @@ def _update_size_attributes(module: nn.Module) -> None:
             for attribute, tensor_name, dim in attributes:
                 size = getattr(module, tensor_name).shape[dim]
                 setattr(module, attribute, size * (getattr(module, "groups", 1) if dim == 1 else 1))
-    if isinstance(module, _NORMS):
+    if isinstance(module, NORMS):
         source = module.weight if module.weight is not None else module.running_mean
         module.num_features = source.shape[0]
     mask = getattr(module, FILTER_MASK, None)

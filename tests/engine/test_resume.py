@@ -86,8 +86,6 @@ def test_pwt_killed_mid_epoch_resumes_bit_identical(tmp_path):
                                           "--optimizer", "sgd", "--lr-schedule", "cosine"])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("intrain.compaction") is None,
-                    reason="intrain.compaction (compaction issue) not available yet")
 def test_compacted_pwt_killed_mid_epoch_resumes_bit_identical(tmp_path):
     killed_and_resumed_matches(tmp_path, ["--method", "pwt", "--target", "0.5", "--compact"])
     from intrain.models import create_model

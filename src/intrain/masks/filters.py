@@ -17,7 +17,7 @@ layers that produce its input: when their filter is pruned, the depthwise channe
 and its BatchNorm's γ/β are zeroed and masked too (otherwise the BatchNorm's β would revive the
 channel), and compaction removes them together. A BatchNorm after a concatenation (DenseNet) follows
 the layers of the concatenated branches the same way. Which channels follow which filters is traced
-with Torch-Pruning's dependency graph (:func:`intrain.compaction.channel_structure_in_graph`).
+with Torch-Pruning's dependency graph (:func:`intrain.channels.channel_structure_in_graph`).
 """
 
 from __future__ import annotations

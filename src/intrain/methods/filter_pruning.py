@@ -11,7 +11,7 @@ LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking put 49 of conv2's 50 fi
 Models intrain did not define (torchvision's, timm's) work the same way. When it attaches (given
 ``example_inputs``; else on the first training forward pass) the method traces the model's channel
 structure, once, with Torch-Pruning's dependency graph
-(:func:`intrain.compaction.channel_structure_in_graph`): layers tied by residual additions or
+(:func:`intrain.channels.channel_structure_in_graph`): layers tied by residual additions or
 squeeze-and-excitation gates are ranked and pruned as one unit, and the depthwise convs and
 BatchNorms that carry a layer's channels (:class:`~intrain.masks.Follower`) are zeroed and masked
 with it. What compaction could not keep exact is refused there with a one-line
@@ -109,7 +109,7 @@ class FilterPruning(PruningMethod):
         """From a forward pre-hook (attached without example inputs): keep one zero example shaped
         like the model's input, and trace the channel structure with it on the first training-mode
         pass (before its backward)."""
-        from ..compaction import tracing
+        from ..channels import tracing
 
         if tracing(self.model):
             return  # a dependency-graph trace's own forward pass
@@ -145,7 +145,7 @@ class FilterPruning(PruningMethod):
     def _trace_structure(self, graph: Any = None) -> None:
         """Find the coupled groups and the followers, in ``graph`` or a fresh trace of the model; zero
         and mask the followers of pruned filters."""
-        from ..compaction import channel_structure_in_graph, dependency_graph
+        from ..channels import channel_structure_in_graph, dependency_graph
 
         structure = None
         if graph is None:
@@ -316,7 +316,7 @@ def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, se
 
 def build_followers(model: torch.nn.Module, layers: list[PrunableLayer], maps) -> list[Follower]:
     """:class:`~intrain.masks.Follower` objects (all channels kept) from the traced
-    :class:`~intrain.compaction.FollowerMap` entries, one per follower module."""
+    :class:`~intrain.channels.FollowerMap` entries, one per follower module."""
     modules = dict(model.named_modules())
     by_name = {layer.name: layer for layer in layers}
     followers: dict[str, Follower] = {}
