@@ -60,6 +60,9 @@ ARMS: dict[str, dict] = {
     "ra-2-0.1-dns-fc1-2.7-ext1612": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "extending_interval": PAPER_EXTENSION},
     # the same with masks settling sooner: update probability (1 + 1e-3 i)^-1 (0.09 at the end, DNS's 0.5)
     "ra-2-0.1-dns-fc1-2.7-g1e-3": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "update_gamma": 1e-3},
+    # the same with the masks frozen for the last 20% / 35% of the run: the network fine-tunes on fixed masks
+    "ra-2-0.1-dns-fc1-2.7-freeze0.8": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "freeze_masks_at": 0.8},
+    "ra-2-0.1-dns-fc1-2.7-freeze0.65": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "freeze_masks_at": 0.65},
 }
 
 

@@ -12,7 +12,7 @@ from intrain.channels import coupled_groups_in_graph, dependency_graph
 from intrain.compaction import compact, shrink_to_state_dict
 from intrain.config import TrainConfig
 from intrain.errors import ConfigError
-from intrain.masks import FILTER_MASK, find_prunable_layers, masked_gradients
+from intrain.masks import FILTER_MASK, find_prunable_layers, masked_gradients, prune_filters
 from intrain.methods import pwt
 from intrain.models import create_model, model_entry
 
@@ -391,3 +391,73 @@ def test_a_pruned_channel_revived_by_its_batchnorm_is_refused():
     with pytest.raises(ConfigError, match=f"reads pruned channels of '{layer.name}' that are not zero"):
         compact(model, optimizer, example_inputs=example("vgg16"), graph=method.channel_graph())
     assert forwards[0] == 1 and layer.module.out_channels == layer.module.filter_mask.numel()
+
+
+class _Reshaped(nn.Module):
+    """conv -> ReLU -> ``reshape(-1, C)`` -> linear: the reshape moves spatial positions into the batch
+    and reads channels as features; not a flatten."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.fc(F.relu(self.conv(x)).reshape(-1, 4))
+
+
+class _PooledAcrossChannels(nn.Module):
+    """conv -> ReLU -> a 3-D pooling (stride 1, shape kept) -> flatten -> linear: a 3-D pooling takes
+    the conv's 4-D output for one unbatched volume and pools over its dim 1, the channels."""
+
+    def __init__(self, pool):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.pool = pool
+        self.fc = nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(self.pool(F.relu(self.conv(x))).flatten(1))
+
+
+def _pruned_model(model, x, filters=(1,)):
+    """``model`` with the named filters of its first conv pruned by PWT's masks (zero weight and bias)."""
+    torch.manual_seed(0)
+    model.eval()
+    method = pwt(target=0.9, epochs=1, criterion="l1").attach(model, torch.optim.SGD(model.parameters(), lr=0.1),
+                                                              example_inputs=x[:1])
+    prune_filters(method.layers[0], torch.tensor(list(filters)), None)
+    return model, method
+
+
+@pytest.mark.parametrize("make, x", [
+    (lambda: _Reshaped(), torch.randn(2, 1, 3, 3)),
+    (lambda: _PooledAcrossChannels(nn.MaxPool3d((3, 1, 1), stride=1, padding=(1, 0, 0))), torch.randn(2, 1, 6, 6)),
+    (lambda: _PooledAcrossChannels(nn.AvgPool3d((3, 1, 1), stride=1, padding=(1, 0, 0))), torch.randn(2, 1, 6, 6)),
+], ids=["reshape-not-a-flatten", "maxpool3d-on-4d", "avgpool3d-on-4d"])
+def test_an_operation_that_moves_values_across_channels_is_never_proven(make, x):
+    """Regression: these were once proven zero-preserving and compacted with changed outputs. Now the
+    forward check runs: compaction refuses, or (where the zero channel happens to stay zero) stays exact."""
+    model, method = _pruned_model(make(), x)
+    before, graph = copy.deepcopy(model), method.channel_graph()
+    forwards = count_forwards(model)
+    try:
+        compact(model, example_inputs=x, graph=graph)
+    except ConfigError as exc:
+        assert "that are not zero" in str(exc) and forwards[0] == 1
+    else:
+        assert forwards[0] == 1
+        assert max_diff(model, before, x, train=False) < 1e-6
+
+
+def test_a_flatten_after_an_earlier_compaction_is_still_proven():
+    """The traced sizes predate the first compaction; the flatten is judged with the widths of now."""
+    model, optimizer, method = pruned_run("vgg16", fraction=0.3)
+    result = compact(model, optimizer, example_inputs=example("vgg16"), graph=method.channel_graph())
+    method.reattach(optimizer, graph=result.graph)
+    method.prune_to(0.6)
+    masked, _, _ = masked_copy(model, optimizer)
+    forwards = count_forwards(model)
+    assert compact(model, optimizer, example_inputs=example("vgg16"), graph=result.graph).filters_removed > 0
+    assert forwards[0] == 0
+    assert max_diff(model, masked, batches("vgg16", 1, seed=5)[0][0], train=False) < 1e-4

@@ -689,3 +689,42 @@ def test_a_layer_given_the_global_range_gets_bit_for_bit_the_thresholds_of_the_g
     relative = step.lower_and_upper(1.8, 0.1)
     step.ranges = None
     assert all(torch.equal(a, b) for a, b in zip(step.lower_and_upper(1.8, 0.1), relative))
+
+
+def test_frozen_masks_stop_changing_at_their_fraction_of_the_run():
+    layer = linear_layer()
+    method = ra(range_=0.0, epsilon=0.2, partition="none", total_iterations=10, freeze_masks_at=0.3)
+    assert method.freeze_iteration == 3
+    with method.attached(layer):
+        for _ in range(3):  # iterations 0-2 update
+            method.on_step_end()
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        with torch.no_grad():
+            layer.weight.mul_(-1).add_(2)  # an update would now change the masks (as in the test above)
+        for _ in range(7):  # iterations 3-9: frozen
+            method.on_step_end()
+        assert layer.weight_mask.tolist() == [[0, 0, 0, 1, 1]]
+        assert method.summary_extras()["ra"]["freeze_iteration"] == 3
+    assert [ra(total_iterations=10, freeze_masks_at=0.3).masks_updating(i) for i in (2, 3)] == [True, False]
+    assert ra().masks_updating(10**9)
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -0.1, math.nan, "0.8"])
+def test_freeze_masks_at_is_a_fraction_of_the_run(value):
+    from intrain.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="freeze_masks_at"):
+        ra(total_iterations=10, freeze_masks_at=value)
+    with pytest.raises(ConfigError, match="freeze_masks_at"):
+        TrainConfig.of(method="ra", freeze_masks_at=value)
+    with pytest.raises(ConfigError, match="total_iterations"):
+        ra(freeze_masks_at=0.5)
+
+
+def test_cli_freezes_the_masks_and_records_where(tmp_path):
+    out = tmp_path / "frozen"
+    code = main(["train", "--dataset", "demo", "--subset", "64", "--epochs", "2", "--batch-size", "32", "--method",
+                 "ra", "--freeze-masks-at", "0.5", "--out", str(out), "--quiet"])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ra"]["freeze_masks_at"] == 0.5 and summary["ra"]["freeze_iteration"] == 2

@@ -297,3 +297,22 @@ def test_seeds_of_one_experiment_are_one_mean_line_and_one_mean_bar_in_the_cost_
             [{"name": "c1", "filters": 8, "filters_pruned": 4, "sparsity": 0.0}]]
     assert mean_layers(rows) == [{"name": "c1", "filters": 8, "filters_pruned": 3.0, "sparsity": 0.0},
                                  {"name": "c2", "filters": 4, "filters_pruned": 1.0, "sparsity": 0.5}]
+    assert mean_history([a, b, []], ("params",)) == [{"epoch": 1, "params": 15.0}]  # a run with no epoch
+    assert [r["name"] for r in mean_layers(rows[::-1])] == ["c1", "c2"]  # a layer only a later run lists
+    assert mean_layers(rows[::-1])[1]["filters_pruned"] == 1.0
+
+
+def test_a_seed_without_per_layer_rows_leaves_its_group_in_the_layer_figure(tmp_path, monkeypatch):
+    from intrain.reporting import figures
+
+    root = tmp_path / "runs"
+    dirs = [_seeded(root, "pwt-s0", 0, [0.7, 0.86]), _seeded(root, "pwt-s1", 1, [0.7, 0.88])]
+    summary = json.loads((dirs[1] / "summary.json").read_text())
+    del summary["layers"]  # e.g. written by an older version
+    (dirs[1] / "summary.json").write_text(json.dumps(summary))
+    drawn = []
+    real = figures.layers_figure
+    monkeypatch.setattr(figures, "layers_figure", lambda runs, path: drawn.append(runs) or real(runs, path))
+    report_from_dirs(dirs, tmp_path / "report")
+    (runs,), = drawn
+    assert runs[1] == figures.mean_layers([json.loads((dirs[0] / "summary.json").read_text())["layers"]])

@@ -121,6 +121,7 @@ class RedundancyAwareTraining(PruningMethod):
         update_gamma: float = 0.0,
         update_power: float = 1.0,
         layer_ranges: Mapping[str, float] | None = None,
+        freeze_masks_at: float | None = None,
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
@@ -145,6 +146,12 @@ class RedundancyAwareTraining(PruningMethod):
         self.moments_at = moments_at
         _check_dns_options(hysteresis, epsilon, update_gamma, update_power)
         self.hysteresis, self.update_gamma, self.update_power = hysteresis, update_gamma, update_power
+        _check_freeze(freeze_masks_at)
+        if freeze_masks_at is not None and total_iterations is None:
+            raise ConfigError("freeze_masks_at: needs total_iterations (the fraction is of the run's iterations)")
+        self.freeze_masks_at = freeze_masks_at
+        self.freeze_iteration = (None if freeze_masks_at is None
+                                 else round(freeze_masks_at * total_iterations))  # type: ignore[operator]
         self._bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # moments_at="start": (l, u) per layer
         self.reinitialised: list[str] = []
         self.range, self.epsilon, self.partition = range_, epsilon, partition
@@ -231,7 +238,7 @@ class RedundancyAwareTraining(PruningMethod):
         start = time.perf_counter()
         if self.moments_at == "start" and (starting or self._bounds is None):
             self._fix_bounds(active)
-        if draws_update(self.iteration, self.update_gamma, self.update_power):
+        if self.masks_updating(self.iteration) and draws_update(self.iteration, self.update_gamma, self.update_power):
             self._stages[active - 1](self.range, self.epsilon, self._bounds if self.moments_at == "start" else None)
         elapsed = time.perf_counter() - start
         self.prune_seconds += elapsed
@@ -239,6 +246,11 @@ class RedundancyAwareTraining(PruningMethod):
         super().on_step_end()
         if self.iteration % self.record_every == 0:
             self.trace.append(self._trace_point())
+
+    def masks_updating(self, iteration: int) -> bool:
+        """Whether Eq. 1 updates the masks after 0-based ``iteration``: always, or until
+        ``freeze_masks_at`` of the run (then the network trains on with its masks fixed)."""
+        return self.freeze_iteration is None or iteration < self.freeze_iteration
 
     def _fix_bounds(self, active: int) -> None:
         """``moments_at="start"`` (Dynamic Network Surgery's rule): Eq. 1's ``(l, u)`` of each layer are
@@ -322,6 +334,8 @@ class RedundancyAwareTraining(PruningMethod):
             "moments": self.moments,
             "moments_over": self.moments_over,
             "moments_at": self.moments_at,
+            "freeze_masks_at": self.freeze_masks_at,
+            "freeze_iteration": self.freeze_iteration,
             "fixed_thresholds": None if self._bounds is None else {
                 "lower": self._bounds[0].tolist(), "upper": self._bounds[1].tolist()},
             "reinitialised": self.reinitialised,
@@ -357,6 +371,15 @@ class RedundancyAwareTraining(PruningMethod):
             if self.model is not None:  # the saved classes replace those resolved at attach: stages rebuilt
                 self._configure()
                 self._stages = self._make_stages()
+
+
+def _check_freeze(fraction: Any) -> None:
+    """``freeze_masks_at``: None, or a fraction of the run in (0, 1]."""
+    if fraction is None:
+        return
+    validation.number("freeze_masks_at", fraction)
+    if not 0 < fraction <= 1:
+        raise ConfigError(f"freeze_masks_at: must be a fraction of the run in (0, 1], got {fraction}")
 
 
 def _check_dns_options(hysteresis: str, epsilon: float, update_gamma: Any, update_power: Any) -> None:
@@ -442,6 +465,8 @@ class RAConfig(MethodConfig):
     layer_ranges: tuple[tuple[str, float], ...] | None = field(default=None, metadata=_help(
         "Eq. 1 range of the layers named, instead of --range, e.g. 'conv1=1.2,conv2=2' (a sensitivity probe "
         "uses --range)", parse=parse_layer_ranges))
+    freeze_masks_at: float | None = field(default=None, metadata=_help(
+        "fraction of the run after which the masks stop changing, e.g. 0.8 (default: never)"))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
@@ -449,6 +474,7 @@ class RAConfig(MethodConfig):
             validation.choice(name, getattr(self, name), choices)
         validation.ra_thresholds(self.range, self.epsilon)
         _check_dns_options(self.hysteresis, self.epsilon, self.update_gamma, self.update_power)
+        _check_freeze(self.freeze_masks_at)
         if self.layer_ranges is not None:
             object.__setattr__(self, "layer_ranges", tuple(checked_layer_ranges(self.layer_ranges, self.epsilon).items()))
         if self.delta != self.delta or self.delta < 0:
@@ -485,7 +511,7 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
               extending_interval=c.extending_interval, total_iterations=run.config.epochs * run.iterations_per_epoch,
               probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at,
               hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power,
-              layer_ranges=dict(c.layer_ranges or ()))
+              layer_ranges=dict(c.layer_ranges or ()), freeze_masks_at=c.freeze_masks_at)
 
 
 def _label(summary: dict, config: dict) -> str:

@@ -95,9 +95,10 @@ def seed_band(histories: Sequence[Sequence[dict[str, Any]]], key: str) -> list[t
 
 
 def mean_history(histories: Sequence[Sequence[dict[str, Any]]], keys: Sequence[str]) -> list[dict[str, Any]]:
-    """One history whose ``keys`` are the mean across ``histories`` at every epoch all of them have."""
+    """One history whose ``keys`` are the mean across ``histories`` at every epoch all of them have
+    (an empty history, a run that recorded no epoch, is left out rather than emptying the mean)."""
     records = []
-    by_run = [{r["epoch"]: r for r in h} for h in histories]
+    by_run = [d for d in ({r["epoch"]: r for r in h} for h in histories) if d]
     for epoch in sorted(set.intersection(*(set(d) for d in by_run))) if by_run else []:
         record: dict[str, Any] = {"epoch": epoch}
         for key in keys:
@@ -109,15 +110,14 @@ def mean_history(histories: Sequence[Sequence[dict[str, Any]]], keys: Sequence[s
 
 
 def mean_layers(tables: Sequence[Sequence[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Per-layer rows (``summary["layers"]``) averaged across runs: pruned filters and sparsity are
-    the mean; the layers are the first run's."""
-    rows = []
-    for row in tables[0]:
-        same = [next((r for r in table if r["name"] == row["name"]), None) for table in tables]
-        same = [r for r in same if r is not None]
-        rows.append({**row, "filters_pruned": sum(r.get("filters_pruned", 0) for r in same) / len(same),
-                     "sparsity": sum(r.get("sparsity", 0.0) for r in same) / len(same)})
-    return rows
+    """Per-layer rows (``summary["layers"]``) averaged across runs: every layer any run lists, in the
+    order they first appear; pruned filters and sparsity are the mean over the runs that list it."""
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for table in tables:
+        for row in table:
+            rows.setdefault(row["name"], []).append(row)
+    return [{**same[0], "filters_pruned": sum(r.get("filters_pruned", 0) for r in same) / len(same),
+             "sparsity": sum(r.get("sparsity", 0.0) for r in same) / len(same)} for same in rows.values()]
 
 
 def accuracy_groups_figure(groups: Sequence[tuple[str, Sequence[Sequence[dict[str, Any]]]]], path: str | Path) -> Path:

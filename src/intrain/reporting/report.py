@@ -155,8 +155,8 @@ def draw_figures(runs: Sequence[RunRecord], out: Path) -> list[tuple[str, Path]]
     if any("train_macs" in rec for r in runs for rec in r.history):
         written.append(("Training MACs of each epoch at its pruning state" + mean,
                         figures.train_macs_figure(histories, out / "train_macs.png")))
-    layered = [(g.label, figures.mean_layers([r.summary["layers"] for r in g.runs])) for g in grouped
-               if all(r.summary.get("layers") for r in g.runs)]
+    layered = [(g.label, figures.mean_layers(tables)) for g in grouped
+               if (tables := [r.summary["layers"] for r in g.runs if r.summary.get("layers")])]
     if layered:
         written.append(("Per-layer pruned filters and weight sparsity" + mean,
                         figures.layers_figure(layered, out / "layers.png")))
