@@ -67,6 +67,10 @@ ARMS: dict[str, dict] = {
     # the small layers kept denser (conv1 holds 0.1% of the weights, conv2 6%), fc1 sparser
     "ra-2-0.1-dns-c1.0-c1.5-fc1-2.8-freeze0.8": {**RA, **DNS, "layer_ranges": (("conv1", 1.0), ("conv2", 1.5), ("fc1", 2.8)),
                                                  "freeze_masks_at": 0.8},
+    "ra-2-0.1-dns-c1.0-c1.5-fc1-2.9-freeze0.8": {**RA, **DNS, "layer_ranges": (("conv1", 1.0), ("conv2", 1.5), ("fc1", 2.9)),
+                                                 "freeze_masks_at": 0.8},
+    # frozen for the last 30%, fc1 at 2.9 for the sparsity the earlier freeze leaves out
+    "ra-2-0.1-dns-fc1-2.9-freeze0.7": {**RA, **DNS, "layer_ranges": (("fc1", 2.9),), "freeze_masks_at": 0.7},
 }
 
 
