@@ -19,9 +19,10 @@ included). The real values, the optimizer state and the ``filter_mask`` buffers 
 with those positions.
 
 Before anything changes, compaction makes sure that every layer reading a removed channel reads zeros
-there (:func:`check_removed_channels_are_zero`): proven from the weights where only zero-preserving,
-channel-local operations lie in between, else by one forward pass. The channel structure itself (the dependency
-graph, the coupled groups) is :mod:`intrain.channels`'s.
+there: proven from the weights where only zero-preserving, channel-local operations lie in between,
+else by one forward pass, whose outputs the compacted model must then give again
+(:mod:`intrain.zero_reads`). The channel structure itself (the dependency graph, the coupled groups)
+is :mod:`intrain.channels`'s.
 
 :func:`shrink_to_state_dict` gives a freshly built dense model the shapes of a compacted
 ``state_dict`` (resuming a compacted run, loading an exported compact model).
@@ -37,9 +38,10 @@ from typing import Any, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
-from .channels import NORMS, channel_mixing, coupled_groups_in_graph, dependency_graph, out_channels_fn
-from .errors import CheckpointError, ConfigError
+from .channels import NORMS, coupled_groups_in_graph, dependency_graph, out_channels_fn
+from .errors import CheckpointError
 from .masks import FILTER_MASK, is_depthwise
+from .zero_reads import check_outputs_unchanged, check_removed_channels_are_zero
 
 
 
@@ -90,92 +92,6 @@ def removable_channels(model: nn.Module, groups: Sequence[Sequence[str]]) -> lis
     return plan
 
 
-# Operations that map a zero channel to a zero channel, whatever else they are given (autograd names).
-_ZERO_PRESERVING = frozenset({
-    "ReluBackward0", "LeakyReluBackward0", "GeluBackward0", "SiluBackward0", "HardswishBackward0", "TanhBackward0",
-    "EluBackward0", "NativeDropoutBackward0", "CloneBackward0",
-})
-# Poolings, by the spatial dims they pool: channel-local only on a batched input of 2 + those dims
-# (on a 3-D tensor a 2-D pooling takes dim 1, the channels, for a spatial dim).
-_POOLINGS = {
-    "MaxPool2DWithIndicesBackward0": 2, "MaxPool3DWithIndicesBackward0": 3,
-    "AvgPool2DBackward0": 2, "AvgPool3DBackward0": 3, "AdaptiveAvgPool2DBackward0": 2, "AdaptiveAvgPool3DBackward0": 3,
-    "AdaptiveMaxPool2DBackward0": 2, "AdaptiveMaxPool3DBackward0": 3,
-}
-_RESHAPES = frozenset({"ViewBackward0", "ReshapeAliasBackward0", "UnsafeViewBackward0"})
-
-
-def _all_zero(tensor: torch.Tensor | None, indices: Sequence[int]) -> bool:
-    if tensor is None:
-        return True
-    return not bool(tensor.detach().index_select(0, torch.tensor(indices, device=tensor.device)).any())
-
-
-def _saved_sizes(grad_fn: Any, attribute: str) -> tuple[int, ...] | None:
-    try:
-        value = getattr(grad_fn, attribute)
-    except (AttributeError, RuntimeError):  # not saved, or freed
-        return None
-    return tuple(value.shape) if isinstance(value, torch.Tensor) else tuple(int(v) for v in value)
-
-
-def _channel_local(grad_fn: Any) -> bool:
-    """A pooling that keeps channels apart: its input has the batch and channel dims before the ones it pools."""
-    sizes = _saved_sizes(grad_fn, "_saved_self")
-    return sizes is not None and len(sizes) == _POOLINGS[grad_fn.name()] + 2
-
-
-def _flattens_into(grad_fn: Any, channels: int, readers: Sequence[nn.Module]) -> bool:
-    """A reshape whose every reader is a linear layer taking one sample's whole feature block
-    (``in_features`` = ``channels`` times the input's spatial sizes): a flatten, which keeps each
-    channel's values together where Torch-Pruning maps them. Any other reshape can move values across
-    channels. ``channels``: the group's width now (the traced sizes predate earlier compactions)."""
-    sizes = _saved_sizes(grad_fn, "_saved_self_sym_sizes")
-    return (sizes is not None and len(sizes) >= 2 and bool(readers)
-            and all(isinstance(r, nn.Linear) and r.in_features == channels * math.prod(sizes[2:]) for r in readers))
-
-
-def _zero_by_construction(graph, item, channels: int, readers: Sequence[nn.Module]) -> bool:
-    """Whether the group member ``item`` (not a reader) passes a zero on its pruned channels, for any
-    input: a conv or linear whose pruned filters and biases are zero; a BatchNorm whose γ and β are zero
-    there; an activation from :data:`_ZERO_PRESERVING`; a pooling over the spatial dims of a batched
-    input; a flatten of ``channels`` into the group's linear ``readers``; or an operation that reads only parameters
-    (the transpose of a linear's weight). Anything else (an addition, a concatenation, a sigmoid, a
-    transpose of the features, another reshape) is left to the forward check.
-
-    Autograd shows the operations: one hidden from it (an in-place change through ``.data``) is as
-    invisible here as it is to Torch-Pruning's dependency graph."""
-    import torch_pruning as tp
-
-    node, module = item.dep.target, item.dep.target.module
-    indices = [int(i) for i in item.idxs]
-    if not graph.is_out_channel_pruning_fn(item.dep.handler):
-        return False
-    if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
-        return _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
-    if isinstance(module, NORMS):
-        return module.affine and _all_zero(module.weight, indices) and _all_zero(module.bias, indices)
-    name = node.grad_fn.name() if node.grad_fn is not None else None
-    if isinstance(module, tp.ops._ReshapeOp):
-        return name in _RESHAPES and _flattens_into(node.grad_fn, channels, readers)
-    if isinstance(module, tp.ops._ElementWiseOp):
-        if not node.inputs:
-            return True
-        return name in _ZERO_PRESERVING or (name in _POOLINGS and _channel_local(node.grad_fn))
-    return False
-
-
-@dataclass(frozen=True)
-class _Read:
-    """A conv or linear ``consumer`` that would stop reading ``channels`` of ``layer``; ``proven``: it
-    reads zeros there for any input (every member between them passes zeros by construction)."""
-
-    layer: str
-    consumer: nn.Module
-    channels: list[int]
-    proven: bool
-
-
 def _pruning_groups(model: nn.Module, graph, plan: Sequence[tuple[str, list[int]]]) -> list[tuple[str, Any]]:
     """Torch-Pruning's group of each ``(layer, indices)`` of ``plan``, looked up as the model is now."""
     modules = dict(model.named_modules())
@@ -192,76 +108,6 @@ def _groups_independent(groups: Sequence[tuple[str, Any]]) -> bool:
     shifting = (tp.ops._ConcatOp, tp.ops._SplitOp, tp.ops._SliceOp, tp.ops._UnbindOp, tp.ops._ExpandOp,
                 tp.ops._CustomizedOp)
     return not any(isinstance(item.dep.target.module, shifting) for _, group in groups for item in group.items)
-
-
-def _removed_reads(graph, groups: Sequence[tuple[str, Any]]) -> list[_Read]:
-    """What each conv or linear would stop reading, and whether it provably reads zeros there."""
-    reads = []
-    for name, group in groups:
-        group_reads, others = [], []
-        for item in group.items:
-            target = item.dep.target.module
-            if (graph.is_in_channel_pruning_fn(item.dep.handler) and not graph.is_out_channel_pruning_fn(item.dep.handler)
-                    and channel_mixing(target)):
-                group_reads.append((target, [int(i) for i in item.idxs]))
-            else:
-                others.append(item)
-        readers = [target for target, _ in group_reads]
-        root = group.items[0].dep.target.module  # the pruned layer
-        width = root.weight.shape[0] if isinstance(root, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)) else -1
-        proven = all(_zero_by_construction(graph, item, width, readers) for item in others)
-        reads.extend(_Read(name, target, channels, proven) for target, channels in group_reads)
-    return reads
-
-
-@torch.no_grad()
-def check_removed_channels_are_zero(model: nn.Module, graph, groups: Sequence[tuple[str, Any]],
-                                    example_inputs: torch.Tensor) -> None:
-    """Refuse a compaction that would change the model's outputs.
-
-    ``groups``: each pruned layer's name and Torch-Pruning group (of the channels to remove).
-    Removing a channel is exact when every conv or linear layer that reads it reads zeros there.
-    Where every operation between the pruned layer and its readers passes zeros by construction (the
-    layer's pruned filters and biases are zero, so are its BatchNorm's γ and β there, and between them
-    only activations that map 0 to 0, poolings over a batched input's spatial dims and a flatten into
-    the next linear layer: a VGG, a plain CNN) that holds for any input and nothing runs. Otherwise one eval-mode forward pass of two seeded random examples (global
-    RNG untouched, BatchNorm statistics unchanged; two, as a channel without spatial extent read after
-    a ReLU is zero for about half of all examples) checks those readers; a non-zero read (an operation
-    mapping zero to non-zero between the pruned layer and its reader, e.g. a sigmoid or an added
-    constant, or a channel shuffle whose index mapping Torch-Pruning gets wrong) raises a
-    :class:`~intrain.errors.ConfigError` before anything is changed.
-    """
-    reads = [read for read in _removed_reads(graph, groups) if not read.proven]
-    if not reads:
-        return
-    names = {m: n for n, m in model.named_modules()}
-    found: list[str] = []
-
-    def check(read: _Read):
-        def hook(module: nn.Module, inputs) -> None:
-            x = inputs[0]
-            index = torch.tensor(read.channels, device=x.device)
-            seen = x.index_select(x.dim() - 1 if isinstance(module, nn.Linear) else 1, index)
-            if bool((seen != 0).any()) and not found:
-                found.append(f"'{names[read.consumer]}' reads pruned channels of '{read.layer}' that are not zero")
-        return hook
-
-    handles = [read.consumer.register_forward_pre_hook(check(read)) for read in reads]
-    flags = [(m, m.training) for m in model.modules()]
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn((2, *example_inputs.shape[1:]), generator=generator).to(example_inputs)
-    try:
-        model.eval()(x)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for module, flag in flags:
-            module.training = flag
-    if found:
-        raise ConfigError(f"compaction would change the model's outputs: {found[0]} (an operation between them maps "
-                          "zero to non-zero, e.g. a sigmoid or an added constant, or moves channels in a way "
-                          "Torch-Pruning does not follow, e.g. a channel shuffle); train without compaction "
-                          "(compact: false) or change that operation")
 
 
 @torch.no_grad()
@@ -379,7 +225,7 @@ def compact(
     if plan:
         modules = dict(model.named_modules())
         pruning = _pruning_groups(model, graph, plan)
-        check_removed_channels_are_zero(model, graph, pruning, example_inputs)
+        reference = check_removed_channels_are_zero(model, graph, pruning, example_inputs)
         reuse = _groups_independent(pruning)
         originals = _encode_positions(model)
         try:
@@ -392,6 +238,8 @@ def compact(
         result.removed = _refresh_masks(model, originals, replaced)
         if optimizer is not None:
             remap_optimizer(optimizer, replaced)
+        if reference is not None:
+            check_outputs_unchanged(model, reference)
     result.params_after = _parameter_count(model)
     result.seconds = time.perf_counter() - start
     return result
