@@ -71,6 +71,16 @@ ARMS: dict[str, dict] = {
                                                  "freeze_masks_at": 0.8},
     # frozen for the last 30%, fc1 at 2.9 for the sparsity the earlier freeze leaves out
     "ra-2-0.1-dns-fc1-2.9-freeze0.7": {**RA, **DNS, "layer_ranges": (("fc1", 2.9),), "freeze_masks_at": 0.7},
+    # gradual pruning: each class's thresholds grow linearly from 0 over 2,000 iterations (~2 epochs) once
+    # it starts (`--ramp-iterations 2000`), instead of all at once
+    "ra-2-0.1-dns-fc1-2.8-freeze0.8-ramp2000": {**RA, **DNS, "layer_ranges": (("fc1", 2.8),), "freeze_masks_at": 0.8,
+                                                "ramp_iterations": 2000},
+    "ra-2-0.1-dns-fc1-2.7-ramp3000": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "ramp_iterations": 3000},
+    # the classifier kept denser (fc2 at range 1: ~70% pruned instead of 89%), fc1 sparser to pay for it
+    "ra-2-0.1-dns-fc2-1.0-fc1-2.9-freeze0.8": {**RA, **DNS, "layer_ranges": (("fc1", 2.9), ("fc2", 1.0)),
+                                               "freeze_masks_at": 0.8},
+    "ra-2-0.1-dns-c1.0-c1.5-fc2-1.0-fc1-3.0-freeze0.8": {
+        **RA, **DNS, "layer_ranges": (("conv1", 1.0), ("conv2", 1.5), ("fc1", 3.0), ("fc2", 1.0)), "freeze_masks_at": 0.8},
 }
 
 

@@ -728,3 +728,54 @@ def test_cli_freezes_the_masks_and_records_where(tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ra"]["freeze_masks_at"] == 0.5 and summary["ra"]["freeze_iteration"] == 2
+
+
+@pytest.mark.parametrize("moments_at", ["start", "step"])
+def test_ramp_grows_the_thresholds_linearly_from_zero(moments_at):
+    """|w| = 0.1, 0.2, 0.3, 0.4, 1: μ = 0.4, DNS band at range 0: l = 0.36. Over a ramp of 4
+    iterations l is 0.09, 0.18, 0.27, then 0.36: one more weight goes at each step."""
+    layer = linear_layer()
+    method = ra(range_=0.0, epsilon=0.1, partition="none", hysteresis="relative", moments_at=moments_at,
+                ramp_iterations=4)
+    masks = []
+    with method.attached(layer):
+        for _ in range(5):
+            method.on_step_end()
+            masks.append(layer.weight_mask.flatten().tolist())
+        assert method.summary_extras()["ra"]["ramp_iterations"] == 4
+    assert masks == [[1, 1, 1, 1, 1], [0, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 0, 0, 1, 1], [0, 0, 0, 1, 1]]
+    at_once = linear_layer()
+    with ra(range_=0.0, epsilon=0.1, partition="none", hysteresis="relative", moments_at=moments_at).attached(at_once) as m:
+        m.on_step_end()
+    assert at_once.weight_mask.flatten().tolist() == [0, 0, 0, 1, 1]
+
+
+def test_each_class_ramps_from_its_own_start():
+    model = small_net()
+    method = ra(partition="type", extending_interval=10, ramp_iterations=4)
+    with method.attached(model):
+        assert [method.ramp_factor(i, 0) for i in (0, 2, 3, 50)] == [0.25, 0.75, 1.0, 1.0]
+        conv_layers = len(method.classes[0])
+        scale = method._ramp_scale(10, 2)  # the second class's first iteration, the first class ramped
+        assert scale.tolist() == [1.0] * conv_layers + [0.25] * len(method.classes[1])
+        assert method._ramp_scale(13, 2) is None
+    assert ra(partition="none").ramp_factor(0, 0) == 1.0
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -3, "4"])
+def test_ramp_iterations_is_a_positive_whole_number(value):
+    from intrain.config import TrainConfig
+
+    with pytest.raises(ConfigError, match="ramp_iterations"):
+        ra(ramp_iterations=value)
+    with pytest.raises(ConfigError, match="ramp_iterations"):
+        TrainConfig.of(method="ra", ramp_iterations=value)
+
+
+def test_cli_ramps_and_records_the_ramp(tmp_path):
+    out = tmp_path / "ramped"
+    code = main(["train", "--dataset", "demo", "--subset", "64", "--epochs", "2", "--batch-size", "32", "--method",
+                 "ra", "--ramp-iterations", "3", "--out", str(out), "--quiet"])
+    assert code == 0
+    assert json.loads((out / "summary.json").read_text())["ra"]["ramp_iterations"] == 3
+    assert main(["train", "--dataset", "demo", "--method", "ra", "--ramp-iterations", "0", "--out", str(out)]) != 0

@@ -15,7 +15,9 @@ the weight scale the way the paper's Fig. 1 (``l = 0.1, u = 0.2`` on magnitudes)
 parameters are never pruned. Options, measured in ``benchmarks/ra_lenet5_seeds.py``:
 ``moments="signed"`` (μ, σ of ``K``), ``moments_over="kept"`` (of the kept weights only),
 ``moments_at="start"`` (thresholds computed once, when the layer's class starts pruning, then fixed,
-as Dynamic Network Surgery's Caffe layer does at iteration 0).
+as Dynamic Network Surgery's Caffe layer does at iteration 0), ``ramp_iterations`` (a class's
+thresholds grow linearly from 0 to Eq. 1's over that many iterations once it starts: gradual pruning
+instead of the paper's all at once).
 Dynamic Network Surgery's other two rules are options too: ``hysteresis="relative"`` (its band
 ``(1 ∓ ε)·max(μ + range·σ, 0)``, DNS's 0.9/1.1 at ε = 0.1, where Eq. 1's is ``±ε·σ``) and
 ``update_gamma`` / ``update_power`` (the masks updated at iteration ``i`` with probability
@@ -122,13 +124,14 @@ class RedundancyAwareTraining(PruningMethod):
         update_power: float = 1.0,
         layer_ranges: Mapping[str, float] | None = None,
         freeze_masks_at: float | None = None,
+        ramp_iterations: int | None = None,
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
         validation.ra_thresholds(range_, epsilon)
         self.layer_ranges = checked_layer_ranges(layer_ranges, epsilon)
         for name, value in (("extending_interval", extending_interval), ("total_iterations", total_iterations),
-                            ("record_every", record_every)):
+                            ("record_every", record_every), ("ramp_iterations", ramp_iterations)):
             if value is not None:
                 validation.whole(name, value)
                 validation.at_least(name, value, 1)
@@ -152,6 +155,7 @@ class RedundancyAwareTraining(PruningMethod):
         self.freeze_masks_at = freeze_masks_at
         self.freeze_iteration = (None if freeze_masks_at is None
                                  else round(freeze_masks_at * total_iterations))  # type: ignore[operator]
+        self.ramp_iterations = ramp_iterations
         self._bounds: tuple[torch.Tensor, torch.Tensor] | None = None  # moments_at="start": (l, u) per layer
         self.reinitialised: list[str] = []
         self.range, self.epsilon, self.partition = range_, epsilon, partition
@@ -239,13 +243,32 @@ class RedundancyAwareTraining(PruningMethod):
         if self.moments_at == "start" and (starting or self._bounds is None):
             self._fix_bounds(active)
         if self.masks_updating(self.iteration) and draws_update(self.iteration, self.update_gamma, self.update_power):
-            self._stages[active - 1](self.range, self.epsilon, self._bounds if self.moments_at == "start" else None)
+            self._stages[active - 1](self.range, self.epsilon, self._bounds if self.moments_at == "start" else None,
+                                     self._ramp_scale(self.iteration, active))
         elapsed = time.perf_counter() - start
         self.prune_seconds += elapsed
         self._epoch_seconds += elapsed
         super().on_step_end()
         if self.iteration % self.record_every == 0:
             self.trace.append(self._trace_point())
+
+    def ramp_factor(self, iteration: int, start: int) -> float:
+        """The share of its Eq. 1 thresholds a class that started pruning at ``start`` uses after
+        0-based ``iteration``: ``(iteration − start + 1) / ramp_iterations``, at most 1 (1 at once
+        without a ramp, the paper)."""
+        if self.ramp_iterations is None:
+            return 1.0
+        return min(1.0, (iteration - start + 1) / self.ramp_iterations)
+
+    def _ramp_scale(self, iteration: int, active: int) -> torch.Tensor | None:
+        """Per-layer threshold factors of the active classes, or None once every one is past its ramp."""
+        if self.ramp_iterations is None:
+            return None
+        factors = [self.ramp_factor(iteration, start) for start in self.class_start_iterations()[:active]]
+        if all(f == 1.0 for f in factors):
+            return None
+        per_layer = [f for f, c in zip(factors, self.classes) for _ in c]
+        return torch.tensor(per_layer, dtype=torch.float32, device=self._stages[-1].counts.device)
 
     def masks_updating(self, iteration: int) -> bool:
         """Whether Eq. 1 updates the masks after 0-based ``iteration``: always, or until
@@ -336,6 +359,7 @@ class RedundancyAwareTraining(PruningMethod):
             "moments_at": self.moments_at,
             "freeze_masks_at": self.freeze_masks_at,
             "freeze_iteration": self.freeze_iteration,
+            "ramp_iterations": self.ramp_iterations,
             "fixed_thresholds": None if self._bounds is None else {
                 "lower": self._bounds[0].tolist(), "upper": self._bounds[1].tolist()},
             "reinitialised": self.reinitialised,
@@ -467,6 +491,9 @@ class RAConfig(MethodConfig):
         "uses --range)", parse=parse_layer_ranges))
     freeze_masks_at: float | None = field(default=None, metadata=_help(
         "fraction of the run after which the masks stop changing, e.g. 0.8 (default: never)"))
+    ramp_iterations: int | None = field(default=None, metadata=_help(
+        "iterations over which a class's thresholds grow linearly from 0 to Eq. 1's once it starts pruning "
+        "(default: at once, the paper)"))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
@@ -481,8 +508,10 @@ class RAConfig(MethodConfig):
             raise ConfigError(f"delta: must be non-negative (inf gives one class), got {self.delta}")
         if not 0 <= self.probe_fraction < 1:
             raise ConfigError(f"probe_fraction: must be in [0, 1), got {self.probe_fraction}")
-        if self.extending_interval is not None:
-            validation.at_least("extending_interval", self.extending_interval, 1)
+        for name in ("extending_interval", "ramp_iterations"):
+            if getattr(self, name) is not None:
+                validation.whole(name, getattr(self, name))
+                validation.at_least(name, getattr(self, name), 1)
         if self.classes is not None:
             check_class_names(self.classes)
             object.__setattr__(self, "classes", tuple(tuple(c) for c in self.classes))
@@ -511,7 +540,8 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
               extending_interval=c.extending_interval, total_iterations=run.config.epochs * run.iterations_per_epoch,
               probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at,
               hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power,
-              layer_ranges=dict(c.layer_ranges or ()), freeze_masks_at=c.freeze_masks_at)
+              layer_ranges=dict(c.layer_ranges or ()), freeze_masks_at=c.freeze_masks_at,
+              ramp_iterations=c.ramp_iterations)
 
 
 def _label(summary: dict, config: dict) -> str:

@@ -135,7 +135,7 @@ class MaskUpdate:
 
     @torch.no_grad()
     def __call__(self, range_: float, epsilon: float,
-                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+                 bounds: tuple[torch.Tensor, torch.Tensor] | None = None, scale: torch.Tensor | None = None) -> None:
         """One pruning step (Section 3.1) of every layer, in place on the 0/1 masks::
 
             T ← max(|w| > u, min(T, |w| ≥ l))     i.e. |w| < l → 0, |w| > u → 1, otherwise T unchanged.
@@ -144,7 +144,8 @@ class MaskUpdate:
         max=|w| ≥ l)``. Float compares into preallocated buffers (``|w| ≥ l`` overwrites ``|w|``,
         read for the last time): on CPU these vectorise, where bool compares and bool/float mixing
         run several times slower. Per layer, 6 kernels on its weights and none on the host; the
-        thresholds of all layers take a fixed handful.
+        thresholds of all layers take a fixed handful. ``scale`` (one factor per layer) multiplies both
+        thresholds of each layer: a class ramping its thresholds up (``ramp_iterations``).
         """
         if not self.weights:
             return
@@ -154,6 +155,8 @@ class MaskUpdate:
             for weight, magnitude in zip(self.weights, self.magnitudes):
                 torch.abs(weight, out=magnitude)
             lower, upper = bounds[0][: len(self.weights)], bounds[1][: len(self.weights)]
+        if scale is not None:
+            lower, upper = lower * scale, upper * scale
         for magnitude, mask, above, low, up in zip(self.magnitudes, self.masks, self.tests, lower.unbind(), upper.unbind()):
             torch.clamp(mask, min=torch.gt(magnitude, up, out=above), max=torch.ge(magnitude, low, out=magnitude),
                         out=mask)
