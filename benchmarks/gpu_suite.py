@@ -9,7 +9,7 @@ the device by intrain's own batch pipeline, so no files are needed and the data 
 every run. Parts:
 
 1. **schedule** — for full-width VGG-16-BN and ResNet-56, in fp32 and in bf16 autocast, channels-last:
-   (``--smoke``: VGG-16 and ResNet-20 at width 1/16, 2 epochs of 1 step of 4 images)
+   (``--smoke``: VGG-16 and ResNet-20 at width 1/16, 2 epochs of 1 step of 4 images; on the CPU contiguous)
    dense training and PWT-L1 to 80% over an 80-epoch-shaped schedule (PWT prunes 1% of the filters
    per epoch, as over the paper's 80 epochs), compressed to ``--steps`` training steps per epoch,
    with compaction after every prune; for VGG-16 also PWT masked only. Per epoch: the median step
@@ -80,6 +80,11 @@ def parse(argv=None) -> argparse.Namespace:
         if getattr(args, key) is None:
             setattr(args, key, value)
     args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and not smoke else "cpu"))
+    if args.device.type == "cpu":
+        # channels-last is what the GPU wants; on the CPU PyTorch 2.13's backward of a channels-last
+        # stride-2 1x1 conv with 2 or 4 input channels (ResNet-20's shortcuts at width 1/16) corrupts
+        # the heap on an AVX2 machine (abort or segfault, benchmarks/README.md)
+        args.channels_last = False
     args.models = [m for m in args.models.split(",") if m]
     args.precisions = [p for p in args.precisions.split(",") if p]
     for p in args.precisions:
