@@ -50,7 +50,6 @@ explicit ``classes`` of layer names (layers in no class are never pruned).
 from __future__ import annotations
 
 import itertools
-import math
 import time
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
@@ -65,6 +64,7 @@ from ..masks import ensure_weight_mask, masked_forward, weight_mask
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 from .ra_eq1 import MaskUpdate, draws_update, eq1_pruned_fraction
+from .ra_options import check_dns_options, check_freeze, checked_layer_ranges, parse_layer_ranges
 from .ra_partition import partition_by_sensitivity, sensitivity_from_sparsity  # noqa: F401 - part of RA's API
 from .ra_partition import (ProbeResult, check_class_names, checked_classes, parse_classes, partition_by_type,
                            probe_sensitivity)
@@ -147,9 +147,9 @@ class RedundancyAwareTraining(PruningMethod):
                 raise ConfigError(f"{what}: unknown value '{value}'; choose one of: {', '.join(choices)}")
         self.moments, self.moments_over, self.reinit = moments, moments_over, reinit
         self.moments_at = moments_at
-        _check_dns_options(hysteresis, epsilon, update_gamma, update_power)
+        check_dns_options(hysteresis, epsilon, update_gamma, update_power)
         self.hysteresis, self.update_gamma, self.update_power = hysteresis, update_gamma, update_power
-        _check_freeze(freeze_masks_at)
+        check_freeze(freeze_masks_at)
         if freeze_masks_at is not None and total_iterations is None:
             raise ConfigError("freeze_masks_at: needs total_iterations (the fraction is of the run's iterations)")
         self.freeze_masks_at = freeze_masks_at
@@ -397,70 +397,10 @@ class RedundancyAwareTraining(PruningMethod):
                 self._stages = self._make_stages()
 
 
-def _check_freeze(fraction: Any) -> None:
-    """``freeze_masks_at``: None, or a fraction of the run in (0, 1]."""
-    if fraction is None:
-        return
-    validation.number("freeze_masks_at", fraction)
-    if not 0 < fraction <= 1:
-        raise ConfigError(f"freeze_masks_at: must be a fraction of the run in (0, 1], got {fraction}")
-
-
-def _check_dns_options(hysteresis: str, epsilon: float, update_gamma: Any, update_power: Any) -> None:
-    """Dynamic Network Surgery's options: its band needs ε < 1; the update probability's γ and power
-    are finite and non-negative."""
-    if hysteresis == "relative" and epsilon >= 1:
-        raise ConfigError(f"epsilon: hysteresis relative needs epsilon below 1 (the band is (1 -+ epsilon) t), got {epsilon}")
-    for name, value in (("update_gamma", update_gamma), ("update_power", update_power)):
-        validation.number(name, value)
-        if not math.isfinite(value) or value < 0:
-            raise ConfigError(f"{name}: must be a finite non-negative number, got {value}")
-
-
 ra = RedundancyAwareTraining  # RA-``range``-``ε`` in the paper's naming: ``ra(range_=2.0, epsilon=0.1)``
 
 
 # ---------------------------------------------------------------------- the registry's entry
-def parse_layer_ranges(text: str) -> tuple[tuple[str, float], ...]:
-    """``--layer-ranges conv1=1.2,conv2=2``: ``layer=range`` pairs separated by ','."""
-    pairs = []
-    for part in (p.strip() for p in text.split(",")):
-        name, _, value = part.partition("=")
-        try:
-            pairs.append((name.strip(), float(value)))
-        except ValueError:
-            raise ConfigError(f"layer_ranges: expected pairs like 'conv1=1.2,fc1=2.7', got '{text}'") from None
-        if not name.strip():
-            raise ConfigError(f"layer_ranges: expected pairs like 'conv1=1.2,fc1=2.7', got '{text}'")
-    return tuple(pairs)
-
-
-def checked_layer_ranges(ranges: Any, epsilon: float) -> dict[str, float]:
-    """``layer_ranges`` as ``{layer: range}``, from a mapping, ``(layer, range)`` pairs or the flag's
-    text; each range checked as ``range`` is (one-line :class:`~intrain.errors.ConfigError`)."""
-    if ranges is None:
-        return {}
-    if isinstance(ranges, str):
-        ranges = parse_layer_ranges(ranges)
-    items = ranges.items() if isinstance(ranges, Mapping) else ranges
-    try:
-        pairs = [(name, value) for name, value in items]
-    except (TypeError, ValueError):
-        raise ConfigError("layer_ranges: expected layer names mapped to ranges, e.g. {conv1: 1.2}") from None
-    checked: dict[str, float] = {}
-    for name, value in pairs:
-        if not isinstance(name, str) or isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"layer_ranges: expected a layer name and a number, got {name!r}: {value!r}")
-        if name in checked:
-            raise ConfigError(f"layer_ranges: layer '{name}' is given twice")
-        try:
-            validation.ra_thresholds(float(value), epsilon)
-        except ConfigError as exc:
-            raise ConfigError(f"layer_ranges: layer '{name}': {exc}") from None
-        checked[name] = float(value)
-    return checked
-
-
 def _help(text: str, **extra: Any) -> dict[str, Any]:
     return {"help": text, **extra}
 
@@ -500,8 +440,8 @@ class RAConfig(MethodConfig):
                               ("moments_at", MOMENTS_AT), ("reinit", REINITS), ("hysteresis", HYSTERESES)):
             validation.choice(name, getattr(self, name), choices)
         validation.ra_thresholds(self.range, self.epsilon)
-        _check_dns_options(self.hysteresis, self.epsilon, self.update_gamma, self.update_power)
-        _check_freeze(self.freeze_masks_at)
+        check_dns_options(self.hysteresis, self.epsilon, self.update_gamma, self.update_power)
+        check_freeze(self.freeze_masks_at)
         if self.layer_ranges is not None:
             object.__setattr__(self, "layer_ranges", tuple(checked_layer_ranges(self.layer_ranges, self.epsilon).items()))
         if self.delta != self.delta or self.delta < 0:
