@@ -79,6 +79,8 @@ ARMS: dict[str, dict] = {
     # the classifier kept denser (fc2 at range 1: ~70% pruned instead of 89%), fc1 sparser to pay for it
     "ra-2-0.1-dns-fc2-1.0-fc1-2.9-freeze0.8": {**RA, **DNS, "layer_ranges": (("fc1", 2.9), ("fc2", 1.0)),
                                                "freeze_masks_at": 0.8},
+    "ra-2-0.1-dns-fc2-1.0-fc1-2.8-freeze0.8-ramp2000": {**RA, **DNS, "layer_ranges": (("fc1", 2.8), ("fc2", 1.0)),
+                                                        "freeze_masks_at": 0.8, "ramp_iterations": 2000},
     "ra-2-0.1-dns-c1.0-c1.5-fc2-1.0-fc1-3.0-freeze0.8": {
         **RA, **DNS, "layer_ranges": (("conv1", 1.0), ("conv2", 1.5), ("fc1", 3.0), ("fc2", 1.0)), "freeze_masks_at": 0.8},
 }
