@@ -82,8 +82,8 @@ def parse(argv=None) -> argparse.Namespace:
     args.device = torch.device(args.device or ("cuda" if torch.cuda.is_available() and not smoke else "cpu"))
     if args.device.type == "cpu":
         # channels-last is what the GPU wants; on the CPU PyTorch 2.13's backward of a channels-last
-        # stride-2 1x1 conv with 2 or 4 input channels (ResNet-20's shortcuts at width 1/16) corrupts
-        # the heap on an AVX2 machine (abort or segfault, benchmarks/README.md)
+        # stride-2 1x1 conv with 2-6 input channels (ResNet-20's shortcuts at width 1/16) corrupts
+        # the heap on an AVX2 machine (abort or segfault; README.md, --channels-last)
         args.channels_last = False
     args.models = [m for m in args.models.split(",") if m]
     args.precisions = [p for p in args.precisions.split(",") if p]

@@ -76,7 +76,7 @@ ARMS: dict[str, dict] = {
     "ra-2-0.1-dns-fc1-2.8-freeze0.8-ramp2000": {**RA, **DNS, "layer_ranges": (("fc1", 2.8),), "freeze_masks_at": 0.8,
                                                 "ramp_iterations": 2000},
     "ra-2-0.1-dns-fc1-2.7-ramp3000": {**RA, **DNS, "layer_ranges": (("fc1", 2.7),), "ramp_iterations": 3000},
-    # the classifier kept denser (fc2 at range 1: ~70% pruned instead of 89%), fc1 sparser to pay for it
+    # the classifier kept denser (fc2 at range 1: 79% pruned instead of 89%), fc1 sparser to pay for it
     "ra-2-0.1-dns-fc2-1.0-fc1-2.9-freeze0.8": {**RA, **DNS, "layer_ranges": (("fc1", 2.9), ("fc2", 1.0)),
                                                "freeze_masks_at": 0.8},
     "ra-2-0.1-dns-fc2-1.0-fc1-2.8-freeze0.8-ramp2000": {**RA, **DNS, "layer_ranges": (("fc1", 2.8), ("fc2", 1.0)),
