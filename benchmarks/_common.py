@@ -11,19 +11,38 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 RESULTS = REPO / "benchmarks" / "results"
 
 
-def finished(config: Any) -> dict[str, Any] | None:
-    """The summary of a finished run directory of the same configuration (``out`` and ``data_dir``
-    aside; defaults compared as the run resolved them), or ``None``: a benchmark reads it instead of
-    training the run again."""
+def _same_run(config: Any) -> bool:
+    """Whether ``config.out`` holds a run of the same configuration (``out`` and ``data_dir`` aside;
+    defaults compared as the run resolved them)."""
     from intrain.config import TrainConfig, read_yaml
 
-    out = Path(config.out)
-    if not (out / "summary.json").exists():
-        return None
-    saved = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)
-    if saved.replace(out=None, data_dir=None).resolved() != config.replace(out=None, data_dir=None).resolved():
-        return None
-    return json.loads((out / "summary.json").read_text())
+    saved_yaml = Path(config.out) / "config.yaml"
+    if not saved_yaml.exists():
+        return False
+    saved = TrainConfig.from_dict(read_yaml(saved_yaml), lenient=True)
+    return saved.replace(out=None, data_dir=None).resolved() == config.replace(out=None, data_dir=None).resolved()
+
+
+def finished(config: Any) -> dict[str, Any] | None:
+    """The summary of a finished run directory of the same configuration, or ``None``: a benchmark
+    reads it instead of training the run again."""
+    summary = Path(config.out) / "summary.json"
+    return json.loads(summary.read_text()) if summary.exists() and _same_run(config) else None
+
+
+def train_or_resume(config: Any) -> dict[str, Any]:
+    """The run's summary: read from a finished run directory of the same configuration, continued
+    from its checkpoint when it was interrupted, otherwise trained afresh (replacing whatever else
+    ``config.out`` holds)."""
+    from intrain.engine.checkpoint import CHECKPOINT
+    from intrain.engine.run import resume, train
+
+    done = finished(config)
+    if done is not None:
+        return done
+    if (Path(config.out) / CHECKPOINT).exists() and _same_run(config):
+        return resume(config.out, quiet=True)
+    return train(config, quiet=True, overwrite=True)
 
 
 def emit(name: str, result: dict[str, Any], table: Sequence[Sequence[str]], path: str | Path | None = None) -> Path:

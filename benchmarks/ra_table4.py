@@ -21,15 +21,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SHARED_DATA, emit, finished  # noqa: E402
+from _common import SHARED_DATA, emit, train_or_resume  # noqa: E402
 
 from intrain.config import TrainConfig  # noqa: E402
-from intrain.engine.run import train  # noqa: E402
-
-
-def run(config: TrainConfig) -> dict:
-    """A finished run directory of the same configuration is read, anything else trained afresh."""
-    return finished(config) or train(config, quiet=True, overwrite=True)
 
 
 def main() -> None:
@@ -59,12 +53,12 @@ def main() -> None:
                             lr_milestones=(iterations // 2, iterations * 3 // 4),
                             extending_interval=max(1, round(iterations * 10 / 64)))
     start = time.perf_counter()
-    dense = run(base.replace(method="dense", out=f"{args.out}/dense")) if args.dense else None
+    dense = train_or_resume(base.replace(method="dense", out=f"{args.out}/dense")) if args.dense else None
     if dense is not None:
         print(f"dense: {100 * dense['final_test_accuracy']:.2f}% in {dense['train_seconds']:.0f} s", flush=True)
     runs = {}
     for delta in args.deltas:
-        s = run(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"))
+        s = train_or_resume(base.replace(delta=delta, out=f"{args.out}/delta-{delta:g}"))
         runs[f"{delta:g}"] = {"classes": len(s["ra"]["classes"]), "partition": s["ra"]["classes"],
                               "final_test_accuracy": s["final_test_accuracy"], "sparsity": s["sparsity"],
                               "probe_sensitivity": s["ra"]["probe"]["sensitivity"],

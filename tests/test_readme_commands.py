@@ -16,7 +16,6 @@ import pytest
 from intrain import presets
 from intrain.cli import main
 from intrain.engine import run as run_module
-from intrain.errors import TrainingInterrupted
 from interrupt import StopAfterFirstEpoch
 
 README = Path(__file__).resolve().parents[1] / "README.md"
