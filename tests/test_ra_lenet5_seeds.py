@@ -1,0 +1,44 @@
+"""benchmarks/ra_lenet5_seeds.py's arms: every arm builds a valid configuration, a scratch-train arm
+takes its RA arm's masks, initialisation and recipe, and unknown arms are refused."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+_spec = importlib.util.spec_from_file_location("ra_lenet5_seeds", BENCHMARKS / "ra_lenet5_seeds.py")
+seeds = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(seeds)
+
+ARGS = argparse.Namespace(data_dir="data", epochs=11, subset=None, out="runs/ra-seeds")
+
+
+@pytest.mark.parametrize("arm", list(seeds.ARMS))
+def test_every_arm_is_a_valid_configuration_on_the_caffe_recipe_unless_it_says_otherwise(arm):
+    config = seeds.arm_config(arm, 0, ARGS)
+    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == 64 and config.lr == 0.01
+    assert config.lr_schedule == seeds.ARMS[arm].get("lr_schedule", "inv")
+    assert config.weight_decay == seeds.ARMS[arm].get("weight_decay", 5e-4)
+
+
+def test_a_scratch_arm_takes_its_ra_arms_masks_initialisation_and_recipe():
+    source = "ra-2-0.1-dns-fc2-1.0-fc1-2.9-freeze0.8-constant"
+    fresh, same = (seeds.arm_config(f"{prefix}{source}", 2, ARGS) for prefix in ("scratch-", "scratch-same-"))
+    for config, init in ((fresh, "fresh"), (same, "same")):
+        assert config.method == "scratch" and config.lr_schedule == "constant" and config.seed == 2
+        assert config.method_config.masks_from == f"runs/ra-seeds/{source}-s2"
+        assert config.method_config.scratch_init == init
+    gauss = seeds.arm_config("scratch-ra-2-0.1-gauss0.01", 0, ARGS)
+    assert gauss.init == "gaussian" and gauss.init_std == 0.01 and gauss.lr_schedule == "inv"
+
+
+@pytest.mark.parametrize("arm", ["ra-9", "scratch-dense-typo", "scratch-same-nothing"])
+def test_an_unknown_arm_is_refused_with_one_line(arm):
+    with pytest.raises(SystemExit, match="unknown arm"):
+        seeds.arm_config(arm, 0, ARGS)
