@@ -25,8 +25,7 @@ def tiny(out: Path, **changes) -> TrainConfig:
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)
-    return state.get("model", state) if isinstance(state, dict) else state.state_dict()
+    return torch.load(run_dir / "model.pt", map_location="cpu", weights_only=False)["model"]
 
 
 def test_an_interrupted_run_is_continued_and_ends_where_an_uninterrupted_one_does(tmp_path, monkeypatch):
