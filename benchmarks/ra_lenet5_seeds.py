@@ -99,6 +99,11 @@ RECIPES = {
     "cosine": dict(lr_schedule="cosine"),
     "constant": dict(lr_schedule="constant"),
     "step0.9": dict(lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),), lr_gamma=0.1),
+    # the same at twice the rate: the sparse network underfits and recovers from the fc class's prune at mid-run
+    "step0.9-lr0.02": dict(lr=0.02, lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),), lr_gamma=0.1),
+    # step0.9 from N(0, 1/fan_in) (Caffe xavier's variance, Gaussian): He-normal's doubles the variance at each of
+    # LeNet-5's convolutions (no ReLU between them), initial logits std ~4-7, and dense diverges on seeds 3 and 5
+    "step0.9-lecun": dict(init="lecun-normal", lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),), lr_gamma=0.1),
 }
 for _name, _recipe in RECIPES.items():
     ARMS[f"dense-{_name}"] = dict(method="dense", **_recipe)
@@ -106,7 +111,7 @@ for _name, _recipe in RECIPES.items():
 
 
 # what a scratch-train arm takes from its RA arm besides the masks: the initialisation and the recipe
-SHARED_WITH_SCRATCH = ("init", "init_std", "lr_schedule", "lr_milestones", "lr_gamma", "weight_decay")
+SHARED_WITH_SCRATCH = ("init", "init_std", "lr", "lr_schedule", "lr_milestones", "lr_gamma", "weight_decay")
 
 
 def caffe_recipe(seed: int, data_dir: str, epochs: int, subset: int | None = None) -> TrainConfig:

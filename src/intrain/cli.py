@@ -69,7 +69,7 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--method", "method", str, "pruning method: " + ", ".join(_method_names()) + " (default dense)"),
     ("--bn-recalibration-batches", "bn_recalibration_batches", _int,
      "batches that re-estimate BatchNorm statistics after each prune and at the end (0: off)"),
-    ("--init", "init", str, "initial conv/linear weights: he-normal (default), gaussian, xavier (Caffe), pytorch (uniform)"),
+    ("--init", "init", str, "initial conv/linear weights: he-normal (default), lecun-normal, gaussian, xavier (Caffe), pytorch (uniform)"),
     ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),
     ("--epochs", "epochs", _int, "training epochs"),
     ("--batch-size", "batch_size", _int, "batch size"),

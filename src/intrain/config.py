@@ -25,7 +25,7 @@ from .validation import field_type
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 AMP_MODES = ("off", "bf16", "fp16")
-INITS = ("he-normal", "gaussian", "xavier", "pytorch")
+INITS = ("he-normal", "lecun-normal", "gaussian", "xavier", "pytorch")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
 MAX_SEED = 2**32 - 1  # numpy.random.seed's range
@@ -53,7 +53,8 @@ class TrainConfig:
     method_config: Any = None
     compact: bool | None = None  # None: on for methods that remove whole filters (spec.structured)
     bn_recalibration_batches: int = 50
-    # initialisation of conv/linear weights: he-normal N(0, 2/fan_in), gaussian N(0, init_std^2),
+    # initialisation of conv/linear weights: he-normal N(0, 2/fan_in), lecun-normal N(0, 1/fan_in) (Caffe
+    # xavier's variance, Gaussian), gaussian N(0, init_std^2),
     # xavier (Caffe's filler: uniform on +-sqrt(3/fan_in)), pytorch (PyTorch's default uniform)
     init: str = "he-normal"
     init_std: float = 0.01

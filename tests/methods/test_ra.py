@@ -441,6 +441,13 @@ def test_caffe_xavier_and_small_gaussian_inits():
     assert eq1_pruned_fraction(xavier.conv2.weight, 2.0, 0.1) == 1.0
     gaussian = build(TrainConfig.of(**common, init="gaussian", init_std=0.01)).model
     assert gaussian.fc1.weight.std().item() == pytest.approx(0.01, rel=0.01) and not gaussian.fc1.bias.any()
+    lecun = build(TrainConfig.of(**common, init="lecun-normal")).model
+    he = build(TrainConfig.of(**common)).model
+    assert lecun.fc1.weight.std().item() == pytest.approx(800 ** -0.5, rel=0.01) and not lecun.fc1.bias.any()
+    assert he.fc1.weight.std().item() == pytest.approx((2 / 800) ** 0.5, rel=0.01)
+    # Eq. 1 is scale-free: the Gaussian tail it prunes at the start is He-normal's
+    assert eq1_pruned_fraction(lecun.conv2.weight, 2.0, 0.1) == pytest.approx(
+        eq1_pruned_fraction(he.conv2.weight, 2.0, 0.1), abs=0.01)
 
 
 def test_cli_stops_on_a_dead_layer_with_one_line(tmp_path, capsys):

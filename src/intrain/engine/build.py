@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..methods import PruningMethod
 from ..methods.registry import RunContext
 from ..models import create_model, model_entry
+from ..models.init import FILLERS
 from ..schedules import lr_factor
 from .distributed import World
 
@@ -61,10 +62,8 @@ def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
     try:
         model = create_model(config.model, num_classes=spec.num_classes, in_channels=spec.in_channels,
                              width=config.width, init=config.init == "he-normal")
-        if config.init == "gaussian":  # e.g. Caffe's gaussian filler, std 0.01
-            gaussian_init(model, config.init_std)
-        elif config.init == "xavier":
-            caffe_xavier_init(model)
+        if config.init in FILLERS:
+            FILLERS[config.init](model, std=config.init_std)
         return model
     except (MemoryError, torch.OutOfMemoryError):  # an absurd --width
         raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
@@ -72,30 +71,6 @@ def make_model(config: TrainConfig, spec: DatasetSpec) -> nn.Module:
         if "allocate" not in str(exc):
             raise
         raise ConfigError(f"width: {config.model} at width {config.width} does not fit in memory") from None
-
-
-@torch.no_grad()
-def gaussian_init(model: nn.Module, std: float) -> nn.Module:
-    """Conv/linear weights ``N(0, std²)``, their biases zero (other modules as built)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(module.weight, 0.0, std)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-    return model
-
-
-@torch.no_grad()
-def caffe_xavier_init(model: nn.Module) -> nn.Module:
-    """Caffe's ``xavier`` filler (LeNet-5's in Caffe): conv/linear weights uniform on
-    ``±sqrt(3 / fan_in)``, biases zero. Uniform: RA's Eq. 1 refuses it (see ``reinit``)."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            bound = (3.0 / module.weight[0].numel()) ** 0.5
-            nn.init.uniform_(module.weight, -bound, bound)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-    return model
 
 
 def make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
