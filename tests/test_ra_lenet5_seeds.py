@@ -22,7 +22,8 @@ ARGS = argparse.Namespace(data_dir="data", epochs=11, subset=None, out="runs/ra-
 @pytest.mark.parametrize("arm", list(seeds.ARMS))
 def test_every_arm_is_a_valid_configuration_on_the_caffe_recipe_unless_it_says_otherwise(arm):
     config = seeds.arm_config(arm, 0, ARGS)
-    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == 64 and config.lr == 0.01
+    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == 64
+    assert config.lr == seeds.ARMS[arm].get("lr", 0.01)
     assert config.lr_schedule == seeds.ARMS[arm].get("lr_schedule", "inv")
     assert config.weight_decay == seeds.ARMS[arm].get("weight_decay", 5e-4)
 
@@ -42,3 +43,16 @@ def test_a_scratch_arm_takes_its_ra_arms_masks_initialisation_and_recipe():
 def test_an_unknown_arm_is_refused_with_one_line(arm):
     with pytest.raises(SystemExit, match="unknown arm"):
         seeds.arm_config(arm, 0, ARGS)
+
+
+def test_the_tuned_table2_preset_at_paper_scale_is_the_benchmarks_tuned_arms():
+    from intrain.presets import get_preset
+
+    preset = {run.label: run.config for run in get_preset("ra-table2-tuned", "paper", seeds=(4,)).runs}
+    tuned = "ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun"
+    for label, arm in (("dense", "dense-step0.9-lecun"), ("ra-tuned", tuned), ("scratch", f"scratch-{tuned}")):
+        expected = seeds.arm_config(arm, 4, ARGS).to_dict()
+        got = preset[label].to_dict()
+        for key in ("out", "data_dir", "masks_from"):
+            expected.pop(key, None), got.pop(key, None)
+        assert got == expected, label

@@ -128,6 +128,7 @@ def _paper_pwt(base: TrainConfig, **changes) -> TrainConfig:
     return base.replace(method="pwt", recipe="paper", **changes)
 
 
+TABLE2_SEEDS = (0, 1, 2)  # the goal is a mean of at least 3 seeds
 PWT_CPU_SEEDS = (0, 1, 2)  # the protocol's seeds: single-seed differences of +-2 pt are noise at this scale
 
 
@@ -208,6 +209,28 @@ def _ra_table2(scale: str) -> Preset:
                          "baseline; scratch-same-init: on the RA run's own initial weights (its winning ticket)."))
 
 
+def _ra_table2_tuned(scale: str) -> Preset:
+    """Table 2 with what closed the gap on LeNet-5 / MNIST (benchmarks/ra_lenet5_seeds.py): N(0, 1/fan_in)
+    weights, a constant lr with its last 10% at a tenth, Dynamic Network Surgery's mask rules, fc1 at range
+    3.2 and the classifier at 1, masks frozen for the last 20%."""
+    base = _base(_LENET_CAFFE, scale)
+    iterations = -(-(base.subset or 60_000) // base.batch_size) * base.epochs
+    base = base.replace(init="lecun-normal", lr_schedule="step", lr_milestones=(round(0.9 * iterations),),
+                        lr_gamma=0.1)
+    runs = (
+        PresetRun("dense", base.replace(method="dense")),
+        PresetRun("ra-tuned", base.replace(method="ra", range=2.0, epsilon=0.1, partition="type",
+                                           moments_at="start", hysteresis="relative", update_gamma=1e-4,
+                                           update_power=1.0, layer_ranges=(("fc1", 3.2), ("fc2", 1.0)),
+                                           freeze_masks_at=0.8)),
+        PresetRun("scratch", base.replace(method="scratch", masks_from="@ra-tuned")),
+    )
+    return Preset("ra-table2-tuned", scale, "RA Table 2, tuned: LeNet-5 dense vs RA (DNS rules, lecun-normal, "
+                  "annealed end) vs scratch-train with its masks", runs,
+                  (_note(base, scale), "Not the paper's setting (that is `ra-table2`): the recipe and options that "
+                   "reached the paper's row here, each measured in benchmarks/README.md."), TABLE2_SEEDS)
+
+
 def _ra_table4(scale: str) -> Preset:
     base = _base(_RESNET, scale)
     # paper: classes extended at 10k and 20k of 64k iterations; at CPU scale the same share of the run
@@ -247,6 +270,7 @@ _BUILDERS = {
     "pwt-fig4": _pwt_fig4,
     "pwt-fig5": _pwt_fig5,
     "ra-table2": _ra_table2,
+    "ra-table2-tuned": _ra_table2_tuned,
     "ra-table4": _ra_table4,
     "pwt-fig7": _pwt_fig7,
     "ra-alexnet": _ra_alexnet,
