@@ -104,14 +104,20 @@ RECIPES = {
     # step0.9 from N(0, 1/fan_in) (Caffe xavier's variance, Gaussian): He-normal's doubles the variance at each of
     # LeNet-5's convolutions (no ReLU between them), initial logits std ~4-7, and dense diverges on seeds 3 and 5
     "step0.9-lecun": dict(init="lecun-normal", lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),), lr_gamma=0.1),
+    "step0.9-lecun-lr0.02": dict(init="lecun-normal", lr=0.02, lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),),
+                                 lr_gamma=0.1),
 }
 for _name, _recipe in RECIPES.items():
     ARMS[f"dense-{_name}"] = dict(method="dense", **_recipe)
     ARMS[f"ra-2-0.1-dns-fc2-1.0-fc1-2.9-freeze0.8-{_name}"] = {**BEST, **_recipe}
 # from lecun-normal fc1 at 2.9 ends at 98.0% (He-normal: 98.5%), 97.4% in all: fc1 at 3.1 (97.68%, seed 0) and 3.2
-for _fc1 in (3.1, 3.2):
-    ARMS[f"ra-2-0.1-dns-fc2-1.0-fc1-{_fc1}-freeze0.8-step0.9-lecun"] = {
-        **BEST, "layer_ranges": (("fc1", _fc1), ("fc2", 1.0)), **RECIPES["step0.9-lecun"]}
+for _fc1, _name in ((3.1, "step0.9-lecun"), (3.2, "step0.9-lecun"), (3.2, "step0.9-lecun-lr0.02")):
+    ARMS[f"ra-2-0.1-dns-fc2-1.0-fc1-{_fc1}-freeze0.8-{_name}"] = {
+        **BEST, "layer_ranges": (("fc1", _fc1), ("fc2", 1.0)), **RECIPES[_name]}
+# the conv class from iteration 938 (one epoch: its masks from trained weights, not the initial ones), the fc class
+# still from 5159 (`--first-class-at 938 --extending-interval 4221`)
+ARMS["ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun-conv938"] = {
+    **ARMS["ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun"], "first_class_at": 938, "extending_interval": 4221}
 
 
 # what a scratch-train arm takes from its RA arm besides the masks: the initialisation and the recipe

@@ -153,6 +153,24 @@ def test_classes_are_extended_at_the_exact_iterations():
         assert method.summary_extras()["ra"]["class_start_iterations"] == [0, 3]
 
 
+def test_first_class_at_leaves_the_initial_weights_unpruned_until_then_and_shifts_every_class():
+    net = small_net()
+    method = ra(range_=0.0, epsilon=0.0, partition="type", extending_interval=3, first_class_at=2)
+    with method.attached(net):
+        assert [method.active_classes(i) for i in range(7)] == [0, 0, 1, 1, 1, 2, 2]
+        for _ in range(2):  # iterations 0, 1: nothing pruned yet
+            method.on_step_end()
+            assert all(net[i].weight_mask.all() for i in (0, 2, 5, 7))
+        method.on_step_end()  # iteration 2: the conv class starts
+        assert not net[0].weight_mask.all() and net[5].weight_mask.all()
+        assert method.summary_extras()["ra"]["class_start_iterations"] == [2, 5]
+    default = ra(classes=[["0"], ["2", "5"], ["7"]], total_iterations=100, first_class_at=10)
+    with default.attached(small_net()):  # the rest of the run shared among the classes
+        assert default.class_start_iterations() == [10, 40, 70]
+    with pytest.raises(ConfigError, match="first_class_at: must be at least 0"):
+        ra(first_class_at=-1)
+
+
 def test_default_interval_is_total_iterations_over_classes_and_explicit_classes_are_checked():
     method = ra(classes=[["0"], ["2", "5"], ["7"]], total_iterations=100)
     with method.attached(small_net()):

@@ -125,6 +125,7 @@ class RedundancyAwareTraining(PruningMethod):
         layer_ranges: Mapping[str, float] | None = None,
         freeze_masks_at: float | None = None,
         ramp_iterations: int | None = None,
+        first_class_at: int = 0,
     ) -> None:
         super().__init__()
         validation.choice("partition", partition, PARTITIONS)
@@ -135,6 +136,9 @@ class RedundancyAwareTraining(PruningMethod):
             if value is not None:
                 validation.whole(name, value)
                 validation.at_least(name, value, 1)
+        validation.whole("first_class_at", first_class_at)
+        validation.at_least("first_class_at", first_class_at, 0)
+        self.first_class_at = int(first_class_at)
         if classes is not None:
             check_class_names(classes)
         if partition == "sensitivity" and classes is None and probe is None:
@@ -213,7 +217,7 @@ class RedundancyAwareTraining(PruningMethod):
             return max(1, self.total_iterations or 1)
         if self.total_iterations is None:
             raise IntrainError("RA with several classes needs extending_interval or total_iterations")
-        return max(1, self.total_iterations // len(self.classes))
+        return max(1, (self.total_iterations - self.first_class_at) // len(self.classes))
 
     def _make_stages(self) -> list[MaskUpdate]:
         """Stage ``k``: the pruning step of the first ``k + 1`` classes (layers in class order, so each
@@ -229,20 +233,24 @@ class RedundancyAwareTraining(PruningMethod):
 
     # ------------------------------------------------------------------ Algorithm 1
     def active_classes(self, iteration: int) -> int:
-        """Classes under pruning at 0-based ``iteration``: one more every ``extending_interval``."""
-        return min(len(self.classes), iteration // self.extending_interval + 1)
+        """Classes under pruning at 0-based ``iteration``: none before ``first_class_at`` (0 in the paper),
+        then one more every ``extending_interval``."""
+        if iteration < self.first_class_at:
+            return 0
+        return min(len(self.classes), (iteration - self.first_class_at) // self.extending_interval + 1)
 
     def on_step_end(self) -> None:
         """Prune the layers of the active classes after the weight update (Algorithm 1, lines 12–16)."""
         self._require_model()
         active = self.active_classes(self.iteration)
-        starting = self.iteration == 0 or active > self.active_classes(self.iteration - 1)
+        starting = active > (self.active_classes(self.iteration - 1) if self.iteration else 0)
         if starting:
             self._check_starting_class(active - 1)
         start = time.perf_counter()
-        if self.moments_at == "start" and (starting or self._bounds is None):
+        if active and self.moments_at == "start" and (starting or self._bounds is None):
             self._fix_bounds(active)
-        if self.masks_updating(self.iteration) and draws_update(self.iteration, self.update_gamma, self.update_power):
+        if (active and self.masks_updating(self.iteration)
+                and draws_update(self.iteration, self.update_gamma, self.update_power)):
             self._stages[active - 1](self.range, self.epsilon, self._bounds if self.moments_at == "start" else None,
                                      self._ramp_scale(self.iteration, active))
         elapsed = time.perf_counter() - start
@@ -345,7 +353,7 @@ class RedundancyAwareTraining(PruningMethod):
         }
 
     def class_start_iterations(self) -> list[int]:
-        return [k * self.extending_interval for k in range(len(self.classes or []))]
+        return [self.first_class_at + k * self.extending_interval for k in range(len(self.classes or []))]
 
     def summary_extras(self) -> dict[str, Any]:
         """The ``ra`` block of summary.json: settings, partition, probe, sparsity over iterations."""
@@ -360,6 +368,7 @@ class RedundancyAwareTraining(PruningMethod):
             "freeze_masks_at": self.freeze_masks_at,
             "freeze_iteration": self.freeze_iteration,
             "ramp_iterations": self.ramp_iterations,
+            "first_class_at": self.first_class_at,
             "fixed_thresholds": None if self._bounds is None else {
                 "lower": self._bounds[0].tolist(), "upper": self._bounds[1].tolist()},
             "reinitialised": self.reinitialised,
@@ -434,6 +443,8 @@ class RAConfig(MethodConfig):
     ramp_iterations: int | None = field(default=None, metadata=_help(
         "iterations over which a class's thresholds grow linearly from 0 to Eq. 1's once it starts pruning "
         "(default: at once, the paper)"))
+    first_class_at: int = field(default=0, metadata=_help(
+        "iteration at which the first class starts pruning (default 0, the paper: from the initial weights)"))
 
     def validate(self) -> None:
         for name, choices in (("partition", PARTITIONS), ("moments", MOMENTS), ("moments_over", MOMENTS_OVER),
@@ -452,6 +463,8 @@ class RAConfig(MethodConfig):
             if getattr(self, name) is not None:
                 validation.whole(name, getattr(self, name))
                 validation.at_least(name, getattr(self, name), 1)
+        validation.whole("first_class_at", self.first_class_at)
+        validation.at_least("first_class_at", self.first_class_at, 0)
         if self.classes is not None:
             check_class_names(self.classes)
             object.__setattr__(self, "classes", tuple(tuple(c) for c in self.classes))
@@ -481,7 +494,7 @@ def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:
               probe=probe, moments=c.moments, moments_over=c.moments_over, reinit=c.reinit, moments_at=c.moments_at,
               hysteresis=c.hysteresis, update_gamma=c.update_gamma, update_power=c.update_power,
               layer_ranges=dict(c.layer_ranges or ()), freeze_masks_at=c.freeze_masks_at,
-              ramp_iterations=c.ramp_iterations)
+              ramp_iterations=c.ramp_iterations, first_class_at=c.first_class_at)
 
 
 def _label(summary: dict, config: dict) -> str:
