@@ -210,9 +210,9 @@ def _ra_table2(scale: str) -> Preset:
 
 
 def _ra_table2_tuned(scale: str) -> Preset:
-    """Table 2 with what closed the gap on LeNet-5 / MNIST (benchmarks/ra_lenet5_seeds.py): N(0, 1/fan_in)
-    weights, a constant lr with its last 10% at a tenth, Dynamic Network Surgery's mask rules, fc1 at range
-    3.2 and the classifier at 1, masks frozen for the last 20%."""
+    """Table 2 with what came closest to the paper's row on LeNet-5 / MNIST (benchmarks/ra_lenet5_seeds.py):
+    N(0, 1/fan_in) weights, a constant lr with its last 10% at a tenth, Dynamic Network Surgery's mask
+    rules, fc1 at range 3.2 and the classifier at 1, masks frozen for the last 20%."""
     base = _base(_LENET_CAFFE, scale)
     iterations = -(-(base.subset or 60_000) // base.batch_size) * base.epochs
     base = base.replace(init="lecun-normal", lr_schedule="step", lr_milestones=(round(0.9 * iterations),),
@@ -228,7 +228,7 @@ def _ra_table2_tuned(scale: str) -> Preset:
     return Preset("ra-table2-tuned", scale, "RA Table 2, tuned: LeNet-5 dense vs RA (DNS rules, lecun-normal, "
                   "annealed end) vs scratch-train with its masks", runs,
                   (_note(base, scale), "Not the paper's setting (that is `ra-table2`): the recipe and options that "
-                   "reached the paper's row here, each measured in benchmarks/README.md."), TABLE2_SEEDS)
+                   "came closest to the paper's row here, each measured in benchmarks/README.md."), TABLE2_SEEDS)
 
 
 def _ra_table4(scale: str) -> Preset:
