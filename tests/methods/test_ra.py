@@ -169,6 +169,8 @@ def test_first_class_at_leaves_the_initial_weights_unpruned_until_then_and_shift
         assert default.class_start_iterations() == [10, 40, 70]
     with pytest.raises(ConfigError, match="first_class_at: must be at least 0"):
         ra(first_class_at=-1)
+    with pytest.raises(ConfigError, match="first_class_at: 100 is not before the run's end"):
+        ra(total_iterations=100, first_class_at=100)
 
 
 def test_default_interval_is_total_iterations_over_classes_and_explicit_classes_are_checked():

@@ -138,6 +138,9 @@ class RedundancyAwareTraining(PruningMethod):
                 validation.at_least(name, value, 1)
         validation.whole("first_class_at", first_class_at)
         validation.at_least("first_class_at", first_class_at, 0)
+        if total_iterations is not None and first_class_at >= total_iterations:
+            raise ConfigError(f"first_class_at: {first_class_at} is not before the run's end ({total_iterations} "
+                              "iterations): nothing would be pruned")
         self.first_class_at = int(first_class_at)
         if classes is not None:
             check_class_names(classes)
