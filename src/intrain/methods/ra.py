@@ -64,7 +64,8 @@ from ..masks import ensure_weight_mask, masked_forward, weight_mask
 from ..reporting.stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 from .ra_eq1 import MaskUpdate, draws_update, eq1_pruned_fraction
-from .ra_options import check_dns_options, check_freeze, checked_layer_ranges, parse_layer_ranges
+from .ra_options import (DEAD_START, check_dns_options, check_freeze, checked_layer_ranges, dead_start_message,
+                         parse_layer_ranges)
 from .ra_partition import partition_by_sensitivity, sensitivity_from_sparsity  # noqa: F401 - part of RA's API
 from .ra_partition import (ProbeResult, check_class_names, checked_classes, parse_classes, partition_by_type,
                            probe_sensitivity)
@@ -76,7 +77,6 @@ MOMENTS_OVER = ("all", "kept")
 MOMENTS_AT = ("step", "start")
 HYSTERESES = ("sigma", "relative")
 REINITS = ("none", "he-normal")
-DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
 
 
 @torch.no_grad()
@@ -87,15 +87,6 @@ def reinit_he_normal(module: nn.Module) -> nn.Module:
     if getattr(module, "bias", None) is not None:
         nn.init.zeros_(module.bias)
     return module
-
-
-def _dead_start_message(name: str, fraction: float, range_: float, epsilon: float, flag: str = "--range") -> str:
-    cause = ("a uniform initialisation, e.g. PyTorch's default, lies wholly below the lower threshold; "
-             if fraction >= 0.999 else "")
-    return (f"RA: Eq. 1 at range {range_:g} (epsilon {epsilon:g}) would prune {100 * fraction:.1f}% of layer "
-            f"'{name}' as it starts pruning ({cause}the limit is {100 * DEAD_START:g}%): re-initialise a "
-            "uniform-initialised layer He-normal (ra(reinit='he-normal'), --reinit he-normal, or "
-            f"intrain.methods.ra.reinit_he_normal(layer)), or lower {flag}")
 
 
 # ---------------------------------------------------------------------- the method
@@ -317,7 +308,7 @@ class RedundancyAwareTraining(PruningMethod):
         for name in self.classes[index]:
             fraction = self._start_fraction(name)
             if fraction >= DEAD_START:
-                raise ConfigError(_dead_start_message(name, fraction, self.range_of(name), self.epsilon,
+                raise ConfigError(dead_start_message(name, fraction, self.range_of(name), self.epsilon,
                                                       self._range_flag(name)))
 
     def check_alive(self, kept: dict[str, int] | None = None) -> None:

@@ -1,5 +1,6 @@
-"""RA's option checks: per-layer ranges (``--layer-ranges``), the mask freeze fraction and Dynamic
-Network Surgery's options, each a one-line :class:`~intrain.errors.ConfigError` on bad input."""
+"""RA's option checks: per-layer ranges (``--layer-ranges``), the mask freeze fraction, Dynamic
+Network Surgery's options and a layer Eq. 1 would prune whole as it starts, each a one-line
+:class:`~intrain.errors.ConfigError` on bad input."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any, Mapping
 
 from .. import validation
 from ..errors import ConfigError
+
+DEAD_START = 0.99  # a layer that Eq. 1 would prune this much of when it starts pruning is refused
 
 
 def check_freeze(fraction: Any) -> None:
@@ -68,3 +71,16 @@ def checked_layer_ranges(ranges: Any, epsilon: float) -> dict[str, float]:
             raise ConfigError(f"layer_ranges: layer '{name}': {exc}") from None
         checked[name] = float(value)
     return checked
+
+
+def dead_start_message(name: str, fraction: float, range_: float, epsilon: float, flag: str = "--range") -> str:
+    """The one line refusing a layer Eq. 1 would prune ``fraction`` (>= DEAD_START) of: all of it is a uniform
+    initialisation's signature (re-initialise it first); short of that, a range too high (lower it first)."""
+    head = (f"RA: Eq. 1 at range {range_:g} (epsilon {epsilon:g}) would prune {100 * fraction:.1f}% of layer "
+            f"'{name}' as it starts pruning (")
+    reinit = ("re-initialise a uniform-initialised layer He-normal (ra(reinit='he-normal'), --reinit he-normal, "
+              "or intrain.methods.ra.reinit_he_normal(layer))")
+    if fraction >= 0.999:
+        return (f"{head}a uniform initialisation, e.g. PyTorch's default, lies wholly below the lower threshold; "
+                f"the limit is {100 * DEAD_START:g}%): {reinit}, or lower {flag}")
+    return f"{head}the limit is {100 * DEAD_START:g}%): lower {flag}, or {reinit}"
