@@ -19,28 +19,6 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 
-def init_weights(model: nn.Module) -> nn.Module:
-    """Initialise ``model`` in place and return it.
-
-    * ``Conv2d`` and ``Linear`` weights: He normal,
-      ``kaiming_normal_(w, mode="fan_in", nonlinearity="relu")``, i.e. ``N(0, 2 / fan_in)``.
-    * their biases: zero.
-    * BatchNorm (1d/2d/3d) with affine parameters: weight 1, bias 0.
-
-    Other modules keep their current parameters. The random draws come from torch's
-    global generator, so the same ``torch.manual_seed`` gives the same weights.
-    """
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, _BatchNorm) and module.affine:
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-    return model
-
-
 @torch.no_grad()
 def _fill(model: nn.Module, fill: Callable[[torch.Tensor], object]) -> nn.Module:
     """Apply ``fill`` to every conv/linear weight and zero their biases (other modules as built)."""
@@ -54,6 +32,25 @@ def _fill(model: nn.Module, fill: Callable[[torch.Tensor], object]) -> nn.Module
 
 def _fan_in(weight: torch.Tensor) -> int:
     return weight[0].numel()
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    """Initialise ``model`` in place and return it.
+
+    * ``Conv2d`` and ``Linear`` weights: He normal,
+      ``kaiming_normal_(w, mode="fan_in", nonlinearity="relu")``, i.e. ``N(0, 2 / fan_in)``.
+    * their biases: zero.
+    * BatchNorm (1d/2d/3d) with affine parameters: weight 1, bias 0.
+
+    Other modules keep their current parameters. The random draws come from torch's
+    global generator, so the same ``torch.manual_seed`` gives the same weights.
+    """
+    _fill(model, lambda w: nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu"))
+    for module in model.modules():
+        if isinstance(module, _BatchNorm) and module.affine:
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model
 
 
 def gaussian_init(model: nn.Module, std: float = 0.01) -> nn.Module:
