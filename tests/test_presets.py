@@ -179,3 +179,12 @@ def test_cpu_pwt_presets_follow_the_protocol_with_three_seeds_and_the_papers_sch
     assert one.runs[2].config.method_config.masks_from == "@ra-2-0.1-s3"
     with pytest.raises(ConfigError, match="distinct seeds"):
         get_preset("pwt-fig1", "cpu", seeds=(1, 1))
+
+
+def test_reproduce_help_names_every_preset(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", "--help"])
+    assert exit_.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps inside names
+    for name in PRESETS:
+        assert name in shown

@@ -22,7 +22,7 @@ ARGS = argparse.Namespace(data_dir="data", epochs=11, subset=None, out="runs/ra-
 @pytest.mark.parametrize("arm", list(seeds.ARMS))
 def test_every_arm_is_a_valid_configuration_on_the_caffe_recipe_unless_it_says_otherwise(arm):
     config = seeds.arm_config(arm, 0, ARGS)
-    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == 64
+    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == seeds.ARMS[arm].get("batch_size", 64)
     assert config.lr == seeds.ARMS[arm].get("lr", 0.01)
     assert config.lr_schedule == seeds.ARMS[arm].get("lr_schedule", "inv")
     assert config.weight_decay == seeds.ARMS[arm].get("weight_decay", 5e-4)
@@ -49,7 +49,7 @@ def test_the_tuned_table2_preset_at_paper_scale_is_the_benchmarks_tuned_arms():
     from intrain.presets import get_preset
 
     preset = {run.label: run.config for run in get_preset("ra-table2-tuned", "paper", seeds=(4,)).runs}
-    tuned = "ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun"
+    tuned = "ra-2-0.1-dns-c1--1.0-fc2-1.0-fc1-3.3-freeze0.8-step0.9-lecun"
     for label, arm in (("dense", "dense-step0.9-lecun"), ("ra-tuned", tuned), ("scratch", f"scratch-{tuned}")):
         expected = seeds.arm_config(arm, 4, ARGS).to_dict()
         got = preset[label].to_dict()
@@ -57,3 +57,32 @@ def test_the_tuned_table2_preset_at_paper_scale_is_the_benchmarks_tuned_arms():
             for key in ("out", "data_dir", "masks_from"):  # where runs live, not what they train
                 config.pop(key, None)
         assert got == expected, label
+
+
+def test_each_arm_is_measured_against_the_dense_arm_of_its_own_recipe():
+    tuned = "ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun"
+    assert seeds.dense_reference(tuned) == "dense-step0.9-lecun"
+    assert seeds.dense_reference(f"scratch-{tuned}") == "dense-step0.9-lecun"
+    assert seeds.dense_reference(f"{tuned}-b32") == "dense-step0.9-lecun-b32"
+    assert seeds.dense_reference("ra-2-0.1") == "dense"
+    assert seeds.dense_reference("dense-step0.9-lecun") is None
+    assert seeds.dense_reference("ra-2-0.1-gauss0.01") is None  # no dense arm on a N(0, 0.01) init
+
+
+def test_aggregate_pairs_each_arm_with_its_dense_arm_by_seed():
+    def run(arm, seed, acc, sparsity=0.0):
+        return {"arm": arm, "seed": seed, "final_test_accuracy": acc, "sparsity": sparsity}
+
+    tuned = "ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun"
+    runs = [run("dense-step0.9-lecun", 0, 0.990), run("dense-step0.9-lecun", 1, 0.994), run("dense-step0.9-lecun", 2, 0.992),
+            run(tuned, 0, 0.989, 0.98), run(tuned, 1, 0.991, 0.97), run(tuned, 5, 0.990, 0.975),
+            run("dense", 0, 0.5), {"arm": "ra-2-0.1", "seed": 0, "final_test_accuracy": None, "error": "boom"}]
+    arms = seeds.aggregate(runs)
+    dense = arms[tuned]["dense"]
+    assert dense["arm"] == "dense-step0.9-lecun" and dense["seeds"] == 3 and dense["paired_seeds"] == 2
+    assert dense["difference"] == pytest.approx(0.990 - 0.992)
+    assert dense["paired_mean"] == pytest.approx(-0.002)  # seeds 0 and 1: -0.001 and -0.003
+    assert dense["paired_std"] == pytest.approx(0.0014142, abs=1e-6)
+    assert arms[tuned]["sparsity_mean"] == pytest.approx(0.975)
+    assert "dense" not in arms["dense-step0.9-lecun"]
+    assert arms["ra-2-0.1"] == {"seeds": [], "errors": ["boom"]}

@@ -128,6 +128,8 @@ def train_flags() -> list[tuple[str, str, Any, str]]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .presets import PRESETS
+
     parser = _Parser(prog="intrain", description="Prune convolutional networks while they train.")
     parser.add_argument("--version", action="version", version=f"intrain {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -176,14 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--title", default="intrain report", help="the report's title")
 
     reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
-    reproduce.add_argument("name", help="pwt-fig1, pwt-fig3, pwt-fig4, pwt-fig5, pwt-fig7, ra-table2, ra-table4, "
-                                            "ra-alexnet")
+    reproduce.add_argument("name", help=", ".join(PRESETS))
     reproduce.add_argument("--scale", default="cpu", help="cpu (minutes on a CPU, scaled down) or paper (default cpu)")
     reproduce.add_argument("--out", default=None, help="output folder (default runs/reproduce/NAME-SCALE)")
     reproduce.add_argument("--data-dir", default=None, help="folder holding the dataset files")
     reproduce.add_argument("--seeds", type=_seed_list, default=None,
                            help="comma-separated seeds, each run trained once per seed (default: 0,1,2 for the "
-                                "PWT figures at cpu scale, else 0)")
+                                "PWT figures at cpu scale and ra-table2-tuned, else 0)")
     reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
 
     export = commands.add_parser("export", help="export a run's final model: compact PyTorch, ONNX or sparse")
