@@ -24,7 +24,7 @@ import torch
 from ..config import TrainConfig, write_yaml
 from ..errors import CheckpointError, ConfigError
 from ..costs import EpochCostMeter, measured_latency, run_cost_summary
-from ..reporting.stats import layer_report, nonzero_parameters, parameter_count, sparsity
+from ..reporting.stats import empty_filter_notes, layer_report, nonzero_parameters, parameter_count, sparsity
 from ..sparse import dense_file_bytes, save_sparse
 from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
@@ -154,6 +154,10 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         text = json.dumps(summary, indent=2) + "\n"
         atomic_write(run_dir / SUMMARY, lambda handle: handle.write(text.encode("utf-8")))
     summary["run_dir"] = str(run_dir)
+    if world.is_main and not quiet:
+        for name, note in empty_filter_notes(summary["layers"]).items():
+            hint = f"; a lower range keeps them (--layer-ranges {name}=R)" if config.method == "ra" else ""
+            print(f"intrain: note: {note}{hint}", file=sys.stderr, flush=True)
     return summary
 
 

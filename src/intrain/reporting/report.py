@@ -433,10 +433,13 @@ def layers_markdown(runs: Sequence[RunRecord]) -> str:
         row = [name]
         for r in runs:
             layer = next((x for x in r.summary.get("layers") or [] if x["name"] == name), None)
+            empty = 0 if layer is None else layer.get("filters_empty", 0) - layer["filters_pruned"]
             row.append("–" if layer is None else
-                       f"{layer['filters_pruned']}/{layer['filters']} · {_pct(layer.get('sparsity'))}")
+                       f"{layer['filters_pruned']}/{layer['filters']} · {_pct(layer.get('sparsity'))}"
+                       + (f" · {empty} empty" if empty > 0 else ""))
         rows.append(row)
-    return ("Each cell: pruned filters / filters · zero weights.\n\n"
+    return ("Each cell: pruned filters / filters · zero weights (· filters the weight pruning left with no "
+            "weight).\n\n"
             + markdown_table(["layer", *[r.label for r in runs]], rows))
 
 

@@ -43,7 +43,8 @@ def sparsity(model: nn.Module) -> float:
 
 
 def layer_report(model: nn.Module, original_filters: dict[str, int] | None = None) -> list[dict[str, Any]]:
-    """Per conv/linear layer: name, kind, filters (before pruning), filters_pruned, sparsity."""
+    """Per conv/linear layer: name, kind, filters (before pruning), filters_pruned, filters_empty (filters
+    without a single non-zero weight: the pruned ones, and those unstructured pruning emptied), sparsity."""
     original_filters = original_filters or {}
     rows = []
     for name, module in prunable_weights(model):
@@ -58,8 +59,21 @@ def layer_report(model: nn.Module, original_filters: dict[str, int] | None = Non
                 "kind": "conv" if isinstance(module, nn.Conv2d) else "linear",
                 "filters": filters,
                 "filters_pruned": filters - kept,
+                "filters_empty": filters - current + int((weight.flatten(1) == 0).all(dim=1).sum()),
                 "weights": weight.numel(),
                 "sparsity": 1.0 - int(torch.count_nonzero(weight)) / weight.numel(),
             }
         )
     return rows
+
+
+def empty_filter_notes(layers: list[dict[str, Any]]) -> dict[str, str]:
+    """``{layer: line}`` for each layer that weight pruning left with whole filters at zero
+    (``filters_empty`` beyond ``filters_pruned``): those filters pass on only their bias."""
+    notes = {}
+    for row in layers:
+        empty = row.get("filters_empty", 0) - row["filters_pruned"]
+        if empty > 0:
+            notes[row["name"]] = (f"{row['name']}: {empty} of {row['filters']} filters have no weight left "
+                                  f"({100 * row['sparsity']:.1f}% of the layer pruned)")
+    return notes
