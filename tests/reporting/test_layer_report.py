@@ -17,7 +17,7 @@ def _model() -> nn.Sequential:
 
 def test_a_filter_whose_weight_mask_is_all_zero_counts_as_empty_not_pruned():
     model = _model()
-    conv, fc = model[0], model[2]
+    conv = model[0]
     ensure_weight_mask(conv)[2].zero_()  # weight pruning took all of filter 2
     ensure_weight_mask(conv)[1, 0, 0, 0] = 0  # and one weight of filter 1
     with torch.no_grad():
