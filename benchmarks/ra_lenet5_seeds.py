@@ -132,6 +132,8 @@ ARMS["ra-2-0.1-dns-c2-3.0-fc2-1.0-fc1-3.0-freeze0.8-step0.9-lecun"] = {
 # conv1 (500 weights; at range 2 it keeps ~55, 2-6 of its 20 filters dead) nearly dense at range -1, fc1 at 3.3 to pay
 ARMS["ra-2-0.1-dns-c1--1.0-fc2-1.0-fc1-3.3-freeze0.8-step0.9-lecun"] = {
     **_LECUN_POINT, "layer_ranges": (("conv1", -1.0), ("fc1", 3.3), ("fc2", 1.0))}
+ARMS["ra-2-0.1-dns-c1-0.0-fc2-1.0-fc1-3.3-freeze0.8-step0.9-lecun"] = {
+    **_LECUN_POINT, "layer_ranges": (("conv1", 0.0), ("fc1", 3.3), ("fc2", 1.0))}  # conv1 at range 0: about half of it
 # the same on Caffe's recipe (He-normal, inv): the He-normal denser-classifier point with conv1 nearly dense, fc1 at 3.0
 ARMS["ra-2-0.1-dns-c1--1.0-fc2-1.0-fc1-3.0-freeze0.8"] = {**BEST, "layer_ranges": (("conv1", -1.0), ("fc1", 3.0), ("fc2", 1.0))}
 # the fully connected class from 60% of the run (6,191: its masks from weights trained longer, 2,063 iterations
