@@ -95,7 +95,12 @@ ARMS: dict[str, dict] = {
 # other recipes, each run for dense and the best point alike (the gap to that recipe's dense is what counts):
 # cosine falls to 0 instead of Caffe's inv (0.0061 at the end); constant stays at 0.01; step0.9 is the
 # constant rate with its last 10% at 0.001 (the masks are frozen from 80%)
-STEP09 = dict(lr_schedule="step", lr_milestones=(round(0.9 * ITERATIONS),), lr_gamma=0.1)
+def step_at(fraction: float, iterations: int) -> dict:
+    """A constant lr with a tenth of it from ``fraction`` of ``iterations`` on."""
+    return dict(lr_schedule="step", lr_milestones=(round(fraction * iterations),), lr_gamma=0.1)
+
+
+STEP09 = step_at(0.9, ITERATIONS)
 RECIPES = {
     "cosine": dict(lr_schedule="cosine"),
     "constant": dict(lr_schedule="constant"),
@@ -141,8 +146,7 @@ ARMS["ra-2-0.1-dns-c1--1.0-fc2-1.0-fc1-3.0-freeze0.8"] = {**BEST, "layer_ranges"
 ARMS["ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun-fc6191"] = {**_LECUN_POINT, "extending_interval": 6191}
 # the same 11 epochs in batches of 32: twice the updates (20,625) for a sparse network that underfits
 B32_ITERATIONS = 11 * 1875
-_B32 = dict(batch_size=32, init="lecun-normal", lr_schedule="step", lr_milestones=(round(0.9 * B32_ITERATIONS),),
-            lr_gamma=0.1)
+_B32 = dict(batch_size=32, init="lecun-normal", **step_at(0.9, B32_ITERATIONS))
 ARMS["dense-step0.9-lecun-b32"] = dict(method="dense", **_B32)
 ARMS["ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun-b32"] = {**_LECUN_POINT, **_B32}
 
@@ -157,17 +161,30 @@ def caffe_recipe(seed: int, data_dir: str, epochs: int, subset: int | None = Non
                        inv_gamma=1e-4, inv_power=0.75, seed=seed)
 
 
+def scratch_source(arm: str) -> tuple[str, str] | None:
+    """``(RA arm, scratch_init)`` of a scratch arm (``scratch-X``: fresh, ``scratch-same-X``: same), else None."""
+    for prefix, init in (("scratch-same-", "same"), ("scratch-", "fresh")):
+        if arm.startswith(prefix):
+            return arm[len(prefix):], init
+    return None
+
+
+def recipe(arm: str) -> dict | None:
+    """What an arm trains with besides its pruning: initialisation, batch, lr, schedule, weight decay (a
+    scratch arm's are its RA arm's); None for an arm ARMS does not hold."""
+    source = (scratch_source(arm) or (arm,))[0]
+    return {k: v for k, v in ARMS[source].items() if k in SHARED_WITH_SCRATCH} if source in ARMS else None
+
+
 def arm_config(arm: str, seed: int, args: argparse.Namespace) -> TrainConfig:
     base = caffe_recipe(seed, args.data_dir, args.epochs, args.subset)
     out = f"{args.out}/{arm}-s{seed}"
-    for prefix, init in (("scratch-same-", "same"), ("scratch-", "fresh")):
-        if arm.startswith(prefix):
-            source = arm[len(prefix):]
-            if source not in ARMS:
-                raise SystemExit(f"unknown arm {arm}: {source} is not an RA arm")
-            return base.replace(**{k: v for k, v in ARMS[source].items() if k in SHARED_WITH_SCRATCH},
-                                method="scratch", masks_from=f"{args.out}/{source}-s{seed}", scratch_init=init,
-                                out=out)
+    if (scratch := scratch_source(arm)) is not None:
+        source, init = scratch
+        if source not in ARMS:
+            raise SystemExit(f"unknown arm {arm}: {source} is not an RA arm")
+        return base.replace(**recipe(source), method="scratch", masks_from=f"{args.out}/{source}-s{seed}",
+                            scratch_init=init, out=out)
     if arm not in ARMS:
         raise SystemExit(f"unknown arm {arm}; choose from {', '.join(ARMS)} or scratch-[same-]<ra arm>")
     return base.replace(**ARMS[arm], out=out)
@@ -187,21 +204,13 @@ def record(arm: str, seed: int, s: dict) -> dict:
             "scratch_init": (s.get("scratch") or {}).get("init"), "ra_schedule": first_prune}
 
 
-def recipe(arm: str) -> dict:
-    """What an arm trains with besides its pruning: initialisation, batch, lr, schedule, weight decay
-    (a scratch arm's are its RA arm's)."""
-    for prefix in ("scratch-same-", "scratch-"):
-        if arm.startswith(prefix):
-            return recipe(arm[len(prefix):])
-    return {k: v for k, v in ARMS[arm].items() if k in SHARED_WITH_SCRATCH}
-
-
 def dense_reference(arm: str) -> str | None:
-    """The dense arm an arm is measured against: the one on the same recipe (None for a dense arm or where
-    no dense arm has that recipe)."""
-    if ARMS.get(arm, {}).get("method") == "dense":
+    """The dense arm an arm is measured against: the one on the same recipe (None for a dense arm, an arm
+    ARMS no longer holds, or where no dense arm has that recipe)."""
+    mine = recipe(arm)
+    if mine is None or ARMS.get(arm, {}).get("method") == "dense":
         return None
-    return next((name for name, spec in ARMS.items() if spec["method"] == "dense" and recipe(name) == recipe(arm)), None)
+    return next((name for name, spec in ARMS.items() if spec["method"] == "dense" and recipe(name) == mine), None)
 
 
 def _std(values: list[float]) -> float:
@@ -222,7 +231,7 @@ def aggregate(runs: list[dict]) -> dict[str, dict]:
         sp = [r["sparsity"] for r in mine]
         arms[arm] = {"seeds": [r["seed"] for r in mine], "accuracy_mean": statistics.fmean(acc),
                      "accuracy_std": _std(acc), "sparsity_mean": statistics.fmean(sp), "sparsity_std": _std(sp)}
-        reference = dense_reference(arm) if _known(arm) else None
+        reference = dense_reference(arm)
         ref = [r["final_test_accuracy"] for (a, _), r in done.items() if a == reference]
         if ref:
             paired = [r["final_test_accuracy"] - done[(reference, r["seed"])]["final_test_accuracy"]
@@ -232,11 +241,6 @@ def aggregate(runs: list[dict]) -> dict[str, dict]:
                                   "paired_mean": statistics.fmean(paired) if paired else None,
                                   "paired_std": _std(paired), "paired_seeds": len(paired)}
     return arms
-
-
-def _known(arm: str) -> bool:
-    """An arm of ARMS, or a scratch arm of one (results files may hold arms since renamed)."""
-    return any(arm == f"{prefix}{name}" for name in ARMS for prefix in ("", "scratch-", "scratch-same-"))
 
 
 def main() -> None:

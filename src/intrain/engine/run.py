@@ -156,7 +156,8 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     summary["run_dir"] = str(run_dir)
     if world.is_main and not quiet:
         for name, note in empty_filter_notes(summary["layers"]).items():
-            hint = f"; a lower range keeps them (--layer-ranges {name}=R)" if config.method == "ra" else ""
+            ranged = hasattr(config.method_config, "layer_ranges")  # a method with per-layer ranges (RA)
+            hint = f"; a lower range keeps them (--layer-ranges {name}=R)" if ranged else ""
             print(f"intrain: note: {note}{hint}", file=sys.stderr, flush=True)
     return summary
 

@@ -38,6 +38,7 @@ import yaml
 from ..errors import ConfigError
 from ..methods import registry
 from . import figures
+from .stats import emptied_filters
 from .tables import markdown_table
 
 HISTORY, SUMMARY, CONFIG = "history.jsonl", "summary.json", "config.yaml"
@@ -433,7 +434,7 @@ def layers_markdown(runs: Sequence[RunRecord]) -> str:
         row = [name]
         for r in runs:
             layer = next((x for x in r.summary.get("layers") or [] if x["name"] == name), None)
-            empty = 0 if layer is None else layer.get("filters_empty", 0) - layer["filters_pruned"]
+            empty = 0 if layer is None else emptied_filters(layer)
             row.append("–" if layer is None else
                        f"{layer['filters_pruned']}/{layer['filters']} · {_pct(layer.get('sparsity'))}"
                        + (f" · {empty} empty" if empty > 0 else ""))

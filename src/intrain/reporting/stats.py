@@ -67,13 +67,18 @@ def layer_report(model: nn.Module, original_filters: dict[str, int] | None = Non
     return rows
 
 
+def emptied_filters(row: dict[str, Any]) -> int:
+    """Filters of a :func:`layer_report` row that weight pruning, not filter pruning, left with no weight
+    (0 for rows written before ``filters_empty`` existed)."""
+    return max(0, row.get("filters_empty", 0) - row["filters_pruned"])
+
+
 def empty_filter_notes(layers: list[dict[str, Any]]) -> dict[str, str]:
-    """``{layer: line}`` for each layer that weight pruning left with whole filters at zero
-    (``filters_empty`` beyond ``filters_pruned``): those filters pass on only their bias."""
+    """``{layer: line}`` for each layer that weight pruning left with whole filters at zero: those filters
+    pass on only their bias."""
     notes = {}
     for row in layers:
-        empty = row.get("filters_empty", 0) - row["filters_pruned"]
-        if empty > 0:
+        if (empty := emptied_filters(row)) > 0:
             notes[row["name"]] = (f"{row['name']}: {empty} of {row['filters']} filters have no weight left "
                                   f"({100 * row['sparsity']:.1f}% of the layer pruned)")
     return notes
