@@ -85,6 +85,9 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--inv-power", "inv_power", float, "inv schedule: power (default 0.75)"),
     ("--width", "width", float, "width multiplier of the model"),
     ("--subset", "subset", _int, "train on N examples (seeded, stratified)"),
+    ("--val-split", "val_split", _fraction, "hold out N training examples (or a fraction in (0, 1)) as a "
+                                            "validation split, stratified, the same for every seed; "
+                                            "accuracy on it per epoch (default: none)"),
     ("--seed", "seed", _int, "random seed"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
     ("--out", "out", str, "run directory (default runs/<model>-<dataset>-<method>-<time>)"),

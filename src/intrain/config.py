@@ -48,6 +48,8 @@ class TrainConfig:
     data_dir: str | None = None
     width: float = 1.0
     subset: int | None = None
+    # held out of the training data for choosing (None: none): N examples, or a fraction in (0, 1)
+    val_split: float | None = None
     # how to prune: the method and its own settings (None: the method's defaults)
     method: str = "dense"
     method_config: Any = None
@@ -340,6 +342,11 @@ def _validate(c: TrainConfig) -> None:
         raise ConfigError(f"seed: must be at most {MAX_SEED} (numpy's limit), got {c.seed}")
     if c.subset is not None:
         _at_least("subset", c.subset, 1)
+    if c.val_split is not None:
+        v = c.val_split
+        if not (math.isfinite(v) and v > 0 and (v < 1 or float(v).is_integer())):
+            raise ConfigError(f"val_split: expected a number of examples (a whole number >= 1) or a fraction "
+                              f"in (0, 1), got {v!r}")
     if not (0 < c.width <= MAX_WIDTH):
         raise ConfigError(f"width: must be a positive number up to {MAX_WIDTH}, got {c.width}")
     if c.lr is not None and not (c.lr > 0 and math.isfinite(c.lr)):

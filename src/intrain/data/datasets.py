@@ -72,6 +72,9 @@ class Splits:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     notes: tuple[str, ...] = ()  # one-line remarks for the user (e.g. IDX files of unknown origin)
+    # held out of the training examples by ``val_split`` (None without one): never trained on
+    val_images: torch.Tensor | None = None
+    val_labels: torch.Tensor | None = None
 
 
 def default_data_dir() -> Path:
@@ -85,12 +88,15 @@ def load_dataset(
     *,
     subset: int | None = None,
     seed: int = 0,
+    val_split: float | None = None,
 ) -> Splits:
     """Load dataset ``name`` from ``data_dir`` (default :func:`default_data_dir`).
 
-    ``subset=N`` keeps N training examples, stratified by class and chosen reproducibly from
-    ``seed``; the test split is never subsampled. ``demo`` is shipped inside the package and
-    ignores ``data_dir``. Missing or corrupt files raise ``DataError``.
+    ``val_split`` (N examples, or a fraction in (0, 1)) first holds out a stratified validation
+    split of the training examples (:func:`validation_indices`: the same examples whatever the run's
+    seed). ``subset=N`` then keeps N of the remaining training examples, stratified by class and chosen
+    reproducibly from ``seed``; the test split is never subsampled. ``demo`` is shipped inside the
+    package and ignores ``data_dir``. Missing or corrupt files raise ``DataError``.
     """
     spec = dataset_spec(name)
     if name == "folder":  # decoded batch by batch, never held in memory whole
@@ -108,10 +114,39 @@ def load_dataset(
     if train_x.dim() == 3:  # IDX images are [N, H, W]; add the channel dimension
         train_x, test_x = train_x.unsqueeze(1), test_x.unsqueeze(1)
     train_y, test_y = train_y.long(), test_y.long()
+    val_x = val_y = None
+    if val_split is not None:
+        train_keep, val_keep = validation_indices(train_y, val_split)
+        val_x, val_y = train_x[val_keep], train_y[val_keep]
+        train_x, train_y = train_x[train_keep], train_y[train_keep]
     if subset is not None:
         keep = stratified_indices(train_y, subset, seed=seed)
         train_x, train_y = train_x[keep], train_y[keep]
-    return Splits(spec, train_x, train_y, test_x, test_y, notes)
+    return Splits(spec, train_x, train_y, test_x, test_y, notes, val_x, val_y)
+
+
+VAL_SPLIT_SEED = 20_170_919  # the validation split's own seed: one split for every run seed
+
+
+def validation_size(val_split: float, total: int) -> int:
+    """Examples held out by ``val_split``: N itself when it is a whole number >= 1, else that fraction
+    of ``total`` (rounded); one line if that leaves no validation or no training example."""
+    size = int(val_split) if val_split >= 1 else round(val_split * total)
+    if not 0 < size < total:
+        raise ConfigError(f"val_split: {val_split} of {total} training examples leaves "
+                          f"{'no validation' if size <= 0 else 'no training'} example; "
+                          f"use a count from 1 to {total - 1} or a fraction in (0, 1)")
+    return size
+
+
+def validation_indices(labels: torch.Tensor, val_split: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, validation)`` sorted indices into ``labels``: a stratified validation split of
+    :func:`validation_size` examples drawn from :data:`VAL_SPLIT_SEED` (the same examples for every run
+    seed, so that runs chosen between were scored on one split), the rest for training."""
+    held = stratified_indices(labels, validation_size(val_split, labels.numel()), seed=VAL_SPLIT_SEED)
+    keep = torch.ones(labels.numel(), dtype=torch.bool)
+    keep[held] = False
+    return torch.nonzero(keep).flatten(), held
 
 
 def stratified_indices(labels: torch.Tensor, size: int, *, seed: int = 0) -> torch.Tensor:

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..config import MAX_SEED, TrainConfig
 from ..data import BatchLoader, DatasetSpec, default_data_dir, load_dataset
-from ..data.datasets import stratified_indices
+from ..data.datasets import stratified_indices, validation_indices
 from ..errors import ConfigError
 from ..methods import PruningMethod
 from ..methods.registry import RunContext
@@ -35,6 +35,7 @@ class RunParts:
     spec: DatasetSpec
     device: torch.device
     notes: tuple[str, ...] = ()  # the data's notes for the user (Splits.notes)
+    val_loader: BatchLoader | None = None  # the validation split held out of the training data (val_split)
 
 
 def resolve_device(name: str, world: World = World()) -> torch.device:
@@ -123,17 +124,22 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
     entry = model_entry(config.model)
     notes: tuple[str, ...] = ()
     if config.dataset == "folder":
-        spec, train_loader, test_loader = folder_loaders(config, entry, world, device)
+        spec, train_loader, test_loader, val_loader = folder_loaders(config, entry, world, device)
     else:
-        splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed)
+        splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed,
+                              val_split=config.val_split)
         spec, notes = splits.spec, splits.notes
         pad_to = entry.input_size if entry.input_size and entry.input_size != spec.image_size else None
         train_loader = BatchLoader(splits.train_images, splits.train_labels, spec,
                                    batch_size=config.batch_size // world.size, train=True, device=device,
                                    seed=config.seed, pad_to=pad_to, rank=world.rank, world_size=world.size)
-        test_loader = BatchLoader(splits.test_images, splits.test_labels, spec,
-                                  batch_size=max(config.batch_size, 256), train=False, device=device,
-                                  seed=config.seed, pad_to=pad_to)
+
+        def evaluation(images, labels):
+            return BatchLoader(images, labels, spec, batch_size=max(config.batch_size, 256), train=False,
+                               device=device, seed=config.seed, pad_to=pad_to)
+
+        test_loader = evaluation(splits.test_images, splits.test_labels)
+        val_loader = evaluation(splits.val_images, splits.val_labels) if splits.val_images is not None else None
     seed_everything(config.seed)
     init_seed = config.spec.initial_seed(config.method_config, config)
     if init_seed is not None:  # e.g. scratch: its initial weights come from its own init seed
@@ -149,7 +155,7 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
                          saved_state=saved_method_state)
     if world.distributed:  # each rank its own stream for dropout and the like (weights are identical)
         seed_everything((config.seed + RANK_SEED_STRIDE * world.rank) % (MAX_SEED + 1))
-    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes)
+    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes, val_loader)
 
 
 def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device):
@@ -163,15 +169,23 @@ def folder_loaders(config: TrainConfig, entry, world: World, device: torch.devic
                           f"images, got {size}; drop --image-size or pick another model")
     data = scan_folder(config.data_dir if config.data_dir is not None else default_data_dir(), size)
     files, labels = data.train_files, data.train_labels
+    held = None
+    if config.val_split is not None:  # held out of DIR/train (DIR/val is the test split)
+        keep, val = (i.tolist() for i in validation_indices(labels, config.val_split))
+        held = tuple(files[i] for i in val), labels[val]
+        files, labels = tuple(files[i] for i in keep), labels[keep]
     if config.subset is not None:
         keep = stratified_indices(labels, config.subset, seed=config.seed).tolist()
         files, labels = tuple(files[i] for i in keep), labels[keep]
     common = dict(device=device, seed=config.seed, workers=config.workers, channels_last=config.channels_last)
     train = FolderLoader(files, labels, data.spec, batch_size=config.batch_size // world.size, train=True,
                          rank=world.rank, world_size=world.size, **common)
-    test = FolderLoader(data.val_files, data.val_labels, data.spec, batch_size=max(config.batch_size, 256),
-                        train=False, **common)
-    return data.spec, train, test
+
+    def evaluation(files, labels):
+        return FolderLoader(files, labels, data.spec, batch_size=max(config.batch_size, 256), train=False, **common)
+
+    test = evaluation(data.val_files, data.val_labels)
+    return data.spec, train, test, evaluation(*held) if held is not None else None
 
 
 @torch.no_grad()

@@ -125,7 +125,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
                                progress=progress, quiet=quiet, amp=config.amp, channels_last=config.channels_last,
                                compact=config.compacts),
         method=parts.method, scheduler=parts.scheduler, callbacks=[checkpointer, append_history],
-        wrap=step_wrapper(config, parts.device), epoch_cost=meter,
+        wrap=step_wrapper(config, parts.device), epoch_cost=meter, val_loader=parts.val_loader,
     )  # attaches the method
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
@@ -197,9 +197,22 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
         "compression": params_dense / max(params_final, 1),
         "train_seconds": train_seconds,
         "prune_seconds": sum(r["prune_seconds"] for r in history),
+        **validation_summary(history, trainer.val_loader),
         "layers": layer_report(model, trainer.method.original_filters()),
         **getattr(trainer.method, "summary_extras", dict)(),  # e.g. RA's partition, probe, sparsity trace
     }
+
+
+def validation_summary(history: list[dict[str, Any]], val_loader) -> dict[str, Any]:
+    """With a validation split: its size, the final and best validation accuracy, the epoch chosen on it
+    (the best; the earliest of ties) and that epoch's test accuracy, the one to report for a choice of
+    epoch. Empty without one."""
+    if val_loader is None:
+        return {}
+    best = max(history, key=lambda r: r["val_accuracy"])  # max keeps the first of equal values
+    return {"val_examples": val_loader.num_examples, "final_val_accuracy": history[-1]["val_accuracy"],
+            "best_val_accuracy": best["val_accuracy"], "best_val_epoch": best["epoch"],
+            "test_accuracy_at_best_val": best["test_accuracy"]}
 
 
 def data_facts(parts) -> dict[str, Any]:

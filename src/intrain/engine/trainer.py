@@ -64,6 +64,7 @@ class Trainer:
         wrap: Callable[[nn.Module], nn.Module] | None = None,
         epoch_cost: Callable[[nn.Module], dict[str, float]] | None = None,
         example_inputs: torch.Tensor | None = None,
+        val_loader=None,
     ) -> None:
         self.model = model
         # builds what the training step calls from the model (a DistributedDataParallel wrapper, the
@@ -73,6 +74,8 @@ class Trainer:
         self.optimizer = optimizer
         self.train_loader = train_loader
         self.test_loader = test_loader
+        # a validation split held out of the training data (None: none): scored every epoch beside the test set
+        self.val_loader = val_loader
         self.options = options
         self.method = method if method is not None else PruningMethod()
         self.scheduler = scheduler
@@ -150,10 +153,14 @@ class Trainer:
         if event is not None and not last:  # only this epoch's test accuracy needs it: evaluation time
             self._recalibrate(epoch)
         test_loss, test_accuracy = self.evaluate()
+        validation = {}
+        if self.val_loader is not None:
+            validation["val_loss"], validation["val_accuracy"] = self.evaluate(self.val_loader)
         return {
             "epoch": epoch + 1,
             "train_loss": train_loss,
             "train_accuracy": train_accuracy,
+            **validation,
             "test_loss": test_loss,
             "test_accuracy": test_accuracy,
             "lr": lr,
@@ -249,11 +256,12 @@ class Trainer:
             bar.set_postfix_str(f"loss {value:.4f}")
 
     @torch.no_grad()
-    def evaluate(self) -> tuple[float, float]:
+    def evaluate(self, loader=None) -> tuple[float, float]:
+        """Loss and accuracy of the model in eval mode on ``loader`` (default: the test set)."""
         self.model.eval()
         total_loss = 0.0
         correct = seen = 0
-        for x, y in self.inputs(self.test_loader.epoch(0)):
+        for x, y in self.inputs((loader if loader is not None else self.test_loader).epoch(0)):
             with self.autocast(x.device):
                 logits = self.model(x)
             total_loss += float(F.cross_entropy(logits.float(), y, reduction="sum"))
@@ -265,9 +273,10 @@ class Trainer:
     def _print_epoch(self, r: dict[str, Any]) -> None:
         if self.options.quiet:
             return
+        val = f"val acc {100 * r['val_accuracy']:6.2f}%  " if "val_accuracy" in r else ""
         print(
             f"epoch {r['epoch']:>3}/{self.options.epochs}  loss {r['train_loss']:.4f}  "
-            f"test acc {100 * r['test_accuracy']:6.2f}%  pruned filters {100 * r['pruned_filter_fraction']:5.1f}%  "
+            f"{val}test acc {100 * r['test_accuracy']:6.2f}%  pruned filters {100 * r['pruned_filter_fraction']:5.1f}%  "
             f"sparsity {100 * r['sparsity']:5.1f}%  params {r['params']:,}  {r['epoch_seconds']:.1f}s",
             flush=True,
         )
