@@ -133,7 +133,8 @@ def validation_size(val_split: float, total: int) -> int:
     of ``total`` (rounded); one line if that leaves no validation or no training example."""
     size = int(val_split) if val_split >= 1 else round(val_split * total)
     if not 0 < size < total:
-        raise ConfigError(f"val_split: {val_split} of {total} training examples leaves "
+        shown = int(val_split) if float(val_split).is_integer() else val_split
+        raise ConfigError(f"val_split: {shown} of {total} training examples leaves "
                           f"{'no validation' if size <= 0 else 'no training'} example; "
                           f"use a count from 1 to {total - 1} or a fraction in (0, 1)")
     return size

@@ -247,21 +247,22 @@ def _pair(block: Any) -> str:
 # groups: protocols and seeds
 # ---------------------------------------------------------------------------------------------
 
-PROTOCOL_KEYS = ("dataset", "subset", "epochs", "model", "width")
+PROTOCOL_KEYS = ("dataset", "subset", "epochs", "model", "width", "val_split")
 NOT_THE_EXPERIMENT = ("seed", "out", "data_dir", "device", "masks_from")  # differ between seeds of one experiment
 
 
 def protocol_of(run: RunRecord) -> tuple:
-    """``(dataset, subset, epochs, model, width)``: runs compared in one table must share it."""
+    """``(dataset, subset, epochs, model, width, val_split)``: runs compared in one table must share it."""
     c, s = run.config, run.summary
     return (c.get("dataset", s.get("dataset")), c.get("subset"), c.get("epochs", s.get("epochs")),
-            c.get("model", s.get("model")), c.get("width", 1.0))
+            c.get("model", s.get("model")), c.get("width", 1.0), c.get("val_split"))
 
 
 def describe_protocol(protocol: tuple) -> str:
-    dataset, subset, epochs, model, width = protocol
+    dataset, subset, epochs, model, width, val_split = protocol
     examples = "all training examples" if subset is None else f"{subset} training examples"
-    return f"{dataset}, {examples}, {epochs} epochs, {model} width {width:g}"
+    held = "" if val_split is None else f" ({val_split:g} held out for validation)"
+    return f"{dataset}, {examples}{held}, {epochs} epochs, {model} width {width:g}"
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,9 @@ def runs_markdown(runs: Sequence[RunRecord]) -> str:
     protocols = list(dict.fromkeys(g.protocol for g in groups))
     m = next((r.summary["prt_reference"].get("retrain_epochs") for r in runs
               if isinstance(r.summary.get("prt_reference"), dict)), None)
-    header = ["run", "method", "seeds", "final acc", "best acc", "Δ vs dense", "pruned filters", "sparsity",
+    validated = any("final_val_accuracy" in r.summary for r in runs)
+    header = ["run", "method", "seeds", *["final val acc"] * validated, "final acc", "best acc", "Δ vs dense",
+              "pruned filters", "sparsity",
               "compression", "train MACs", "train mem", "wall-clock", "saved vs dense (MACs / mem)",
               f"saved vs PRT{f' m={m}' if m is not None else ''} (MACs / mem)"]
     parts, blank = [], False
@@ -383,7 +386,7 @@ def runs_markdown(runs: Sequence[RunRecord]) -> str:
             blank |= delta == ""
             rows.append([
                 g.label, describe_method(g.runs[0].summary, g.runs[0].config), str(len(g.runs)),
-                _pct_stat(final), _pct_stat(g.values(lambda s: s.get("best_test_accuracy"))), delta,
+                *[_pct_stat(g.values(lambda s: s.get("final_val_accuracy")))] * validated, _pct_stat(final), _pct_stat(g.values(lambda s: s.get("best_test_accuracy"))), delta,
                 _pct_stat(g.values(lambda s: s.get("pruned_filter_fraction"))),
                 _pct_stat(g.values(lambda s: s.get("sparsity"))),
                 _stat(g.values(lambda s: s.get("compression")), lambda x: f"{x:.2f}", "x"),
@@ -397,7 +400,7 @@ def runs_markdown(runs: Sequence[RunRecord]) -> str:
     notes = []
     if len(protocols) > 1:
         notes.append(f"These runs follow {len(protocols)} protocols (dataset, training subset, epochs, model, "
-                     "width): one table each, and Δ vs dense compares only within a protocol.")
+                     "width, validation split): one table each, and Δ vs dense compares only within a protocol.")
     if blank:
         notes.append("Δ vs dense is blank for runs with no dense run of the same protocol in this report.")
     if any(len(g.runs) > 1 for g in groups):
