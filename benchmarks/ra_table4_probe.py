@@ -27,7 +27,7 @@ from _common import SHARED_DATA, emit  # noqa: E402
 
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.engine.build import build, make_optimizer  # noqa: E402
-from intrain.methods.ra_partition import partition_by_sensitivity, probe_sensitivity  # noqa: E402
+from intrain.methods.ra import partition_by_sensitivity, probe_sensitivity  # noqa: E402
 
 # δ factors tried on every probe: inf (one class) down to 0.001
 FACTORS = (math.inf, 1.0, 0.7, 0.5, 0.4, 0.3, 0.2, 0.15, 0.1, 0.07, 0.05, 0.03, 0.02, 0.01, 0.005, 0.002, 0.001)

@@ -20,6 +20,8 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
+from .collectives import sum_across_ranks
+
 
 def l1(weight: torch.Tensor) -> torch.Tensor:
     """Mean |w| of each output filter: ``weight`` is [out, ...] (conv or linear)."""
@@ -81,7 +83,6 @@ class ActivationMeans:
         Under DistributedDataParallel the sums and counts are added over all ranks first, so every
         rank ranks the same statistics of the whole epoch.
         """
-        from .engine.distributed import sum_across_ranks
 
         result = []
         for total, count in zip(self.sums, self.counts):

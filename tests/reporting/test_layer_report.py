@@ -7,7 +7,7 @@ from torch import nn
 from intrain.engine import run as run_module
 from intrain.masks import ensure_weight_mask
 from intrain.masks.filters import FILTER_MASK
-from intrain.reporting.stats import empty_filter_notes, layer_report
+from intrain.model_stats import empty_filter_notes, layer_report
 
 
 def _model() -> nn.Sequential:

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from ..collectives import is_distributed, sum_across_ranks  # noqa: F401 - part of this module's API
 from ..errors import ConfigError
 
 
@@ -64,19 +65,6 @@ def process_group(world: World, device: torch.device) -> Iterator[World]:
         dist.barrier()  # every rank done with its collectives before the group goes (not after an error)
     finally:
         dist.destroy_process_group()
-
-
-def is_distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def sum_across_ranks(tensor: torch.Tensor) -> torch.Tensor:
-    """Element-wise sum over all ranks (the tensor itself when not distributed)."""
-    if not is_distributed():
-        return tensor
-    total = tensor.clone()
-    dist.all_reduce(total, op=dist.ReduceOp.SUM)
-    return total
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:

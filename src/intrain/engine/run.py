@@ -24,7 +24,7 @@ import torch
 from ..config import TrainConfig, write_yaml
 from ..errors import CheckpointError, ConfigError
 from ..costs import EpochCostMeter, measured_latency, run_cost_summary
-from ..reporting.stats import empty_filter_notes, layer_report, nonzero_parameters, parameter_count, sparsity
+from ..model_stats import empty_filter_notes, layer_report, nonzero_parameters, parameter_count, sparsity
 from ..sparse import dense_file_bytes, save_sparse
 from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,

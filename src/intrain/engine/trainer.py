@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import DivergenceError
 from ..methods.base import PruneEvent, PruningMethod
 from .distributed import sum_across_ranks
-from ..reporting.stats import nonzero_parameters, sparsity
+from ..model_stats import nonzero_parameters, sparsity
 
 EpochCallback = Callable[["Trainer", dict[str, Any]], None]
 

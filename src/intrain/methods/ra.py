@@ -61,14 +61,14 @@ from torch import nn
 from .. import validation
 from ..errors import ConfigError, DeadLayerError, IntrainError
 from ..masks import ensure_weight_mask, masked_forward, weight_mask
-from ..reporting.stats import prunable_weights
+from ..model_stats import prunable_weights
 from .base import PruneEvent, PruningMethod
 from .ra_eq1 import MaskUpdate, draws_update, eq1_pruned_fraction
 from .ra_options import (DEAD_START, check_dns_options, check_freeze, checked_layer_ranges, dead_start_message,
                          parse_layer_ranges)
 from .ra_partition import partition_by_sensitivity, sensitivity_from_sparsity  # noqa: F401 - part of RA's API
 from .ra_partition import (ProbeResult, check_class_names, checked_classes, parse_classes, partition_by_type,
-                           probe_sensitivity)
+                           probe_partition)
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
 PARTITIONS = ("type", "sensitivity", "none")
@@ -478,6 +478,14 @@ def run_probe(c: RAConfig, run: RunContext) -> ProbeResult:
     batches = itertools.chain.from_iterable(run.train_loader.epoch(e) for e in itertools.count())
     return probe_sensitivity(run.model, run.make_optimizer, batches, iterations, range_=c.range,
                              epsilon=c.epsilon, factor=c.delta)
+
+
+def probe_sensitivity(model: nn.Module, make_optimizer, batches, iterations: int, *, range_: float, epsilon: float,
+                      factor: float) -> ProbeResult:
+    """Strategy 2's probe phase (:func:`~intrain.methods.ra_partition.probe_partition`) pruning with RA itself:
+    ``range_`` and ``epsilon``, every layer in one class; ``factor`` is Algorithm 2's delta."""
+    return probe_partition(model, make_optimizer, batches, iterations, factor=factor,
+                     pruner=lambda: RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition="none"))
 
 
 def _build(c: RAConfig, run: RunContext) -> RedundancyAwareTraining:

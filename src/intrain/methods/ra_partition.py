@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..masks import mask_sparsity
-from ..reporting.stats import prunable_weights
+from ..model_stats import prunable_weights
 
 
 # ---------------------------------------------------------------------- partitions (Section 3.2)
@@ -94,18 +94,18 @@ class ProbeResult:
     classes: list[list[str]]
 
 
-def probe_sensitivity(
+def probe_partition(
     model: nn.Module,
     make_optimizer: Callable[[nn.Module], torch.optim.Optimizer],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
     iterations: int,
     *,
-    range_: float,
-    epsilon: float,
+    pruner: Callable[[], Any],
     factor: float,
 ) -> ProbeResult:
     """The probe phase of Strategy 2: train a *copy* of ``model`` for ``iterations`` steps with every
-    layer under pruning, read each layer's sparsity, and partition by Algorithm 2.
+    layer under pruning by the method ``pruner()`` builds (RA with one class: :func:`intrain.methods.ra.
+    probe_sensitivity`), read each layer's sparsity, and partition by Algorithm 2.
 
     ``model`` itself is not touched, so training afterwards starts from its initial weights and a
     fresh optimizer: the paper's "re-initialise the network" with the same initial draw. The probe
@@ -114,9 +114,7 @@ def probe_sensitivity(
     start = time.perf_counter()
     probe_model = copy.deepcopy(model).train()
     optimizer = make_optimizer(probe_model)
-    from .ra import RedundancyAwareTraining  # the probe prunes with RA itself (ra.py imports this module)
-
-    method = RedundancyAwareTraining(range_=range_, epsilon=epsilon, partition="none")
+    method = pruner()
     done = 0
     with method.attached(probe_model, optimizer):
         for x, y in islice(batches, iterations):

@@ -24,8 +24,9 @@ import torch
 
 from .. import validation
 from ..errors import ConfigError
+from ..yaml_file import read_yaml
 from ..masks import WEIGHT_MASK, ensure_weight_mask, mask_sparsity, masked_forward
-from ..reporting.stats import prunable_weights
+from ..model_stats import prunable_weights
 from .base import PruningMethod
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
@@ -122,8 +123,6 @@ def scratch_init_seed(c: ScratchConfig, run_seed: int) -> tuple[int, int]:
     config.yaml; ``run_seed`` if unreadable). ``scratch_init: fresh`` (the default, the paper's
     baseline) initialises from ``init_seed`` or else ``ra_seed + 1``, never ``ra_seed``; ``same``
     starts from the ra run's own initial weights (its seed)."""
-    from ..config import read_yaml
-
     try:
         ra_seed = int(read_yaml(f"{c.masks_from}/config.yaml").get("seed", run_seed))
     except (ConfigError, TypeError, ValueError):

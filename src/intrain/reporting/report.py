@@ -38,7 +38,7 @@ import yaml
 from ..errors import ConfigError
 from ..methods import registry
 from . import figures
-from .stats import emptied_filters
+from ..model_stats import emptied_filters
 from .tables import markdown_table
 
 HISTORY, SUMMARY, CONFIG = "history.jsonl", "summary.json", "config.yaml"

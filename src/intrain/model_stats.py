@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..masks import FILTER_MASK, masked_weight, weight_mask
+from .masks import FILTER_MASK, masked_weight, weight_mask
 
 _WEIGHTED = (nn.Conv2d, nn.Linear)
 
