@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, SHARED_DATA, emit, train_or_resume  # noqa: E402
 
+import intrain  # noqa: E402
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.errors import IntrainError, TrainingInterrupted  # noqa: E402
 
@@ -243,6 +244,49 @@ def aggregate(runs: list[dict]) -> dict[str, dict]:
     return arms
 
 
+def protocol(args: argparse.Namespace, arms: list[str]) -> dict:
+    """What every run shares, and the settings of each arm in ``arms`` (the arms the file holds)."""
+    return {
+        "model": "lenet5", "dataset": "mnist (60,000 train, 10,000 test)", "epochs": args.epochs, "subset": args.subset,
+        "recipe": "Caffe lenet_solver: SGD lr 0.01, momentum 0.9, weight decay 5e-4, inv (gamma 1e-4, power 0.75), "
+                  "batch 64", "iterations": ITERATIONS, "init": "he-normal unless the arm says otherwise",
+        "scratch": "scratch-X: X's final masks of the same seed, initial weights from seed + 1 (fresh); "
+                   "scratch-same-X: from X's own initial weights",
+        "arms": {arm: _arm_settings(arm) for arm in arms},
+        "threads": "OMP_NUM_THREADS=1, CPU",
+    }
+
+
+def _arm_settings(arm: str) -> dict:
+    if (scratch := scratch_source(arm)) is not None:
+        return {"method": "scratch", "masks_from": scratch[0], "scratch_init": scratch[1], **(recipe(arm) or {})}
+    return dict(ARMS.get(arm, {"unknown": "not in ARMS any more"}))
+
+
+def resolved_config(arm: str, seed: int, args: argparse.Namespace) -> dict | None:
+    """The run's resolved configuration (``out`` and ``data_dir`` aside), from the arm's definition."""
+    try:
+        config = arm_config(arm, seed, args).resolved().to_dict()
+    except (SystemExit, IntrainError):
+        return None
+    return {k: v for k, v in config.items() if k not in ("out", "data_dir", "masks_from")}
+
+
+def describe(result: dict, args: argparse.Namespace) -> dict:
+    """The results file made self-describing from its runs alone: each run record with its resolved
+    configuration (records written before records carried one get it rebuilt from the arm's definition,
+    marked so, with no version), the protocol with every arm the runs hold, and the aggregates."""
+    for run in result["runs"]:
+        if "config" not in run:
+            run["config"] = resolved_config(run["arm"], run["seed"], args)
+            run["config_source"] = "rebuilt from the arm's definition (the run's record predates configs)"
+            run.setdefault("intrain_version", None)
+    arms = list(dict.fromkeys(r["arm"] for r in result["runs"]))
+    result["protocol"] = protocol(args, arms)
+    result["arms"] = aggregate(result["runs"])
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arms", nargs="+", default=["dense", "ra-2-0.1", "scratch-ra-2-0.1"])
@@ -252,18 +296,13 @@ def main() -> None:
     parser.add_argument("--subset", type=int, default=None, help="training subset (smoke tests only)")
     parser.add_argument("--out", default="runs/ra-seeds")
     parser.add_argument("--name", default="ra_lenet5_seeds", help="results file benchmarks/results/NAME.json")
+    parser.add_argument("--refresh", action="store_true", help="only rewrite the file's protocol, configs and "
+                                                              "aggregates from its runs (no training)")
     args = parser.parse_args()
     path = RESULTS / f"{args.name}.json"
     result = json.loads(path.read_text()) if path.exists() else {"runs": []}
-    result["protocol"] = {
-        "model": "lenet5", "dataset": "mnist (60,000 train, 10,000 test)", "epochs": args.epochs, "subset": args.subset,
-        "recipe": "Caffe lenet_solver: SGD lr 0.01, momentum 0.9, weight decay 5e-4, inv (gamma 1e-4, power 0.75), "
-                  "batch 64", "iterations": ITERATIONS, "init": "he-normal unless the arm says otherwise",
-        "scratch": "scratch-X: X's final masks of the same seed, initial weights from seed + 1 (fresh); "
-                   "scratch-same-X: from X's own initial weights",
-        "arms": {name: {k: v for k, v in ARMS[name].items()} for name in ARMS},
-        "threads": "OMP_NUM_THREADS=1, CPU",
-    }
+    if args.refresh:
+        args.arms = []
     runs: list[dict] = result["runs"]
     for arm in args.arms:
         for seed in args.seeds:
@@ -277,15 +316,16 @@ def main() -> None:
                 raise SystemExit(f"{arm} seed {seed}: {exc}") from None
             except IntrainError as exc:
                 entry = {"arm": arm, "seed": seed, "final_test_accuracy": None, "sparsity": None, "error": str(exc)}
+            entry.update(config=resolved_config(arm, seed, args), intrain_version=intrain.__version__)
             runs[:] = [r for r in runs if not (r["arm"] == arm and r["seed"] == seed)] + [entry]
-            result["arms"] = aggregate(runs)
+            describe(result, args)
             RESULTS.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(result, indent=2) + "\n")
             acc = entry["final_test_accuracy"]
             print(f"{arm} seed {seed}: " + (f"{100 * acc:.2f}% at sparsity {100 * entry['sparsity']:.2f}%"
                                             if acc is not None else entry["error"])
                   + f" ({time.perf_counter() - start:.0f} s)", flush=True)
-    result["arms"] = aggregate(runs)
+    describe(result, args)
     table = [["arm", "seeds", "final acc (mean ± std)", "vs its dense pt (paired ± std, n)", "sparsity (mean ± std)",
               "1/(1-sparsity)"]]
     for arm, a in result["arms"].items():
