@@ -62,7 +62,7 @@ def _method_names() -> list[str]:
 
 # the run's own settings: flag, config key, type, help (the methods' settings: method_flags())
 RUN_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--model", "model", str, "model name: lenet5, vgg16, vgg16-224, resnet20, resnet56, alexnet, "
+    ("--model", "model", str, "model name: lenet5, vgg16, vgg16-224, resnet20, resnet56, mobilenetv2, alexnet, "
                               "timm:NAME, torchvision:NAME"),
     ("--dataset", "dataset", str, "dataset: mnist, fashion-mnist, cifar10, cifar100, demo, folder"),
     ("--data-dir", "data_dir", str, "folder holding the dataset files (default $INTRAIN_DATA_DIR or ./data)"),

@@ -1,0 +1,60 @@
+"""MobileNetV2 (the zoo's depthwise-separable network): its published size, its structure, and a PWT
+run that prunes and compacts it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from intrain.compaction import compact
+from intrain.methods import pwt
+from intrain.models import create_model, model_entry
+from intrain.models.mobilenet import InvertedResidual, divisible
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Depthwise convolutions on several threads of a busy machine are far slower than on one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_cifar_network_has_the_published_size():
+    model = create_model("mobilenetv2", num_classes=10, in_channels=3)
+    assert sum(p.numel() for p in model.parameters()) == 2_236_682  # the usual CIFAR-10 MobileNetV2: 2.24M
+    blocks = [m for m in model.modules() if isinstance(m, InvertedResidual)]
+    assert len(blocks) == 17 and sum(b.residual for b in blocks) == 10
+    depthwise = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.groups > 1]
+    assert len(depthwise) == 17 and all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+    assert model_entry("mobilenetv2").input_size == 32
+
+
+def test_width_rounds_channels_to_multiples_of_eight():
+    assert [divisible(c) for c in (4, 6, 8, 12, 48, 80, 11.5)] == [8, 8, 8, 16, 48, 80, 16]
+    model = create_model("mobilenetv2", num_classes=10, in_channels=1, width=0.25)
+    assert all(m.out_channels % 8 == 0 for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    features = model.features(torch.zeros(2, 1, 32, 32))
+    assert features.shape == (2, 1280, 4, 4)  # 32x32 ends at 4x4: strides 2 at three stages only
+
+
+def test_pwt_prunes_it_and_the_compacted_network_computes_what_the_masked_one_did():
+    torch.manual_seed(0)
+    model = create_model("mobilenetv2", num_classes=10, in_channels=1, width=0.25).double()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    method = pwt(target=0.9, epochs=1, criterion="l1").attach(model, optimizer)
+    x, y = torch.randn(4, 1, 32, 32, dtype=torch.float64), torch.randint(0, 10, (4,))
+    for _ in range(2):
+        optimizer.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    method.prune_to(0.5)
+    masked = copy.deepcopy(model)
+    result = compact(model, optimizer, example_inputs=torch.zeros(1, 1, 32, 32, dtype=torch.float64))
+    assert result.filters_removed > 0 and result.params_after < 0.6 * result.params_before
+    probe = torch.randn(3, 1, 32, 32, dtype=torch.float64)
+    assert torch.allclose(model.eval()(probe), masked.eval()(probe), atol=1e-10)
