@@ -86,7 +86,7 @@ def test_library_models_name_the_extra_when_the_library_is_missing(library, extr
 @pytest.mark.parametrize("name, message", [
     ("keras:resnet", "unknown model library 'keras'"),
     ("timm:", "names no timm model"),
-    ("resnet18", "choose one of: alexnet, lenet5, resnet20, resnet56, vgg16, vgg16-224, timm:NAME, torchvision:NAME"),
+    ("resnet18", "choose one of: alexnet, lenet5, mobilenetv2, resnet20, resnet56, vgg16, vgg16-224, timm:NAME, torchvision:NAME"),
 ])
 def test_bad_names_fail_loudly(name, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):

@@ -10,7 +10,7 @@ from intrain.models.registry import scale_channels
 
 
 def test_list_models_is_sorted_and_complete():
-    assert list_models() == ["alexnet", "lenet5", "resnet20", "resnet56", "vgg16", "vgg16-224"]
+    assert list_models() == ["alexnet", "lenet5", "mobilenetv2", "resnet20", "resnet56", "vgg16", "vgg16-224"]
 
 
 @pytest.mark.parametrize(("name", "size"), [("lenet5", 28), ("vgg16", 32), ("resnet20", 32), ("resnet56", 32)])
