@@ -21,16 +21,37 @@ TINY = ["--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs"
 
 
 @pytest.mark.parametrize("marker", ["config.yaml", "checkpoint.pt", "summary.json"])
-def test_out_holding_a_run_is_refused_naming_resume_and_overwrite(tmp_path, capsys, marker):
+def test_out_holding_a_run_is_refused_naming_overwrite(tmp_path, capsys, marker):
     out = tmp_path / "run"
     out.mkdir()
     (out / marker).write_text("an interrupted pwt run")
     assert main(["train", *TINY, "--method", "dense", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"--resume {out}" in err and "--overwrite" in err and marker in err
+    assert err.count("\n") == 0 and "--overwrite" in err and marker in err
+    # --resume is offered only where there is a checkpoint to continue from
+    assert (f"--resume {out}" in err) == (marker == "checkpoint.pt")
     assert (out / marker).read_text() == "an interrupted pwt run"  # untouched
     with pytest.raises(ConfigError, match="already holds a run"):
         train(TrainConfig.of(dataset="demo", out=str(out)))
+
+
+def test_a_folder_without_checkpoint_is_not_resumable(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("method: dense\n")
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no checkpoint.pt" in err and "--overwrite" in err
+
+
+def test_a_late_setting_error_leaves_no_run_folder(tmp_path, capsys):
+    """RA's layer names are known once the model is built: refused before the folder exists."""
+    for flags in (["--classes", "conv1;fcX"], ["--layer-ranges", "conv9=2"]):
+        out = tmp_path / "run"
+        assert main(["train", *TINY, "--method", "ra", *flags, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "not a conv or linear layer" in err
+        assert not out.exists()
 
 
 def test_overwrite_replaces_the_run(tmp_path, capsys):
@@ -38,9 +59,13 @@ def test_overwrite_replaces_the_run(tmp_path, capsys):
     out.mkdir()
     (out / "summary.json").write_text("{}")
     (out / "model_sparse.npz").write_text("stale ra output")
+    for export in ("model_compact.pt", "model_compact.pt2", "model.onnx"):  # an earlier run's exports
+        (out / export).write_text("stale export")
     assert main(["train", *TINY, "--method", "dense", "--out", str(out), "--overwrite"]) == 0
     assert json.loads((out / "summary.json").read_text())["method"] == "dense"
-    assert not (out / "model_sparse.npz").exists()  # nothing of the old run is left to be mistaken for this one
+    # nothing of the old run or its exports is left to be mistaken for this one
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "history.csv", "history.jsonl",
+                                                      "model.pt", "summary.json"]
 
 
 def test_an_empty_or_unrelated_folder_is_fine(tmp_path):
