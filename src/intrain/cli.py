@@ -161,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="LeNet-5 on a bundled MNIST subset: dense vs PWT-L1, in about a minute")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--epochs", type=_int, default=6, help="epochs per run (default 6)")
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="write into --out even when the demo did not make it (default: refuse)")
 
     cost = commands.add_parser("cost", help="training MACs and memory accesses per layer, and PWT's savings (no data needed)")
     cost.add_argument("--model", required=True, help="model name: lenet5, vgg16, resnet20, resnet56")
@@ -176,6 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (history.jsonl, summary.json)")
     report.add_argument("--out", required=True, help="output folder for the figures and report.md")
     report.add_argument("--title", default="intrain report", help="the report's title")
+    report.add_argument("--overwrite", action="store_true",
+                        help="write into --out even when a report did not make it (a run folder, other files)")
 
     reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
     reproduce.add_argument("name", help=", ".join(PRESETS))
@@ -227,7 +231,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(out=args.out, epochs=args.epochs, quiet=args.quiet)
+    run_demo(out=args.out, epochs=args.epochs, quiet=args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -248,7 +252,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import report_from_dirs
 
-    print(f"report -> {report_from_dirs(args.runs, args.out, title=args.title)}")
+    print(f"report -> {report_from_dirs(args.runs, args.out, title=args.title, overwrite=args.overwrite)}")
     return 0
 
 
