@@ -89,7 +89,7 @@ class RunDir:
 
     def finished(self) -> bool:
         """Whether the run finished: its summary is written last, after the model."""
-        return self.summary.is_file() and self.model.is_file()
+        return self.summary.is_file()
 
     def finished_as(self, config: Any) -> bool:
         """Whether it holds a finished run of ``config`` (a :class:`~intrain.config.TrainConfig`): the

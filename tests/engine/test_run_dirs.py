@@ -110,7 +110,7 @@ def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, m
     written = yaml.safe_load((out / "config.yaml").read_text())
     assert written["data_dir"] == str(data) and Path(written["data_dir"]).is_absolute()
     assert written["lr"] == 1e-3 and written["rate"] == 0.25 and written["compact"] is True
-    assert written["lr_step_epochs"] == 1 and written["out"] == str(tmp_path / out)
+    assert written["lr_step_epochs"] is None and written["out"] == str(tmp_path / out)  # constant: unused
     assert written["device"] == "auto"  # what was asked; the device used is in summary.json
     assert TrainConfig.from_dict(written) == TrainConfig.from_dict(written).resolved()  # nothing left to resolve
     monkeypatch.undo()  # no INTRAIN_DATA_DIR, another working directory, real signal handling
@@ -131,3 +131,19 @@ def test_history_lr_is_the_rate_of_the_epochs_first_step(tmp_path, schedule, exp
     assert main(argv) == 0
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in history] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_batch_larger_than_the_data_is_a_note_and_history_csv_mirrors_the_jsonl(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a for a in TINY if a != "--quiet"]
+    assert main(["train", *_set_flag(argv, "--batch-size", "1000"), "--out", str(out)]) == 0
+    assert "note: batch_size 1000 is larger than the 100 training examples" in capsys.readouterr().err
+    rows = (out / "history.csv").read_text().splitlines()
+    records = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 + len(records) and rows[0].startswith("epoch,")
+    assert f"{records[0]['test_accuracy']}" in rows[1].split(",")
+
+
+def _set_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    i = argv.index(flag)
+    return [*argv[:i], flag, value, *argv[i + 2:]]
