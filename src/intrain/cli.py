@@ -191,6 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
                                 "PWT figures at cpu scale and ra-table2-tuned, else 0)")
     reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
 
+    data = commands.add_parser("data", help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10/100)")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    fetch = data_commands.add_parser("fetch", help="download NAME from where it is published, checked against "
+                                     "its MD5s (continues an interrupted download)")
+    fetch.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, cifar10 or cifar100")
+    fetch.add_argument("--data-dir", default=None,
+                       help="folder to download into (default $INTRAIN_DATA_DIR or ./data); give the same to train")
+
     export = commands.add_parser("export", help="export a run's final model: compact PyTorch, ONNX or sparse")
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (config.yaml, model.pt)")
     export.add_argument("--format", dest="fmt", choices=("compact", "onnx", "sparse"), default="compact",
@@ -274,8 +282,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import fetch
+    from .data.datasets import default_data_dir
+
+    root = fetch.fetch_dataset(args.name, args.data_dir if args.data_dir is not None else default_data_dir())
+    print(f"{args.name} -> {root} (train with --dataset {args.name} --data-dir {root})")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "demo": cmd_demo, "cost": cmd_cost, "report": cmd_report,
-            "reproduce": cmd_reproduce, "export": cmd_export}
+            "reproduce": cmd_reproduce, "export": cmd_export, "data": cmd_data}
 
 
 def one_line(text: str) -> str:
