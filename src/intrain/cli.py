@@ -230,9 +230,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
         summary = train(config, quiet=args.quiet, overwrite=args.overwrite)
     if world_from_environment().is_main:
-        print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
-              f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
-              f"-> {summary['run_dir']}")
+        from .reporting.tables import run_end_lines
+
+        print("\n".join(run_end_lines(summary)))
     return 0
 
 
