@@ -8,7 +8,7 @@ TORCH  ?= torch==2.13.0
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.intrain-installed
 
-.PHONY: demo test test-all venv clean
+.PHONY: demo test test-all venv clean extra
 
 venv: $(STAMP)
 
@@ -20,6 +20,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(VENV)/bin/intrain demo
+
+# An optional extra (make extra EXTRA=vision, or timm, onnx, lightning) that keeps the installed torch:
+# torch is pinned to its own version, so pip picks a matching torchvision or says which versions conflict.
+EXTRA ?= vision
+extra: $(STAMP)
+	$(PY) -m pip install -e ".[$(EXTRA)]" "torch==$$($(PY) -c 'import torch; print(torch.__version__.split("+")[0])')"
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -13,34 +13,38 @@ RESULTS = REPO / "benchmarks" / "results"
 
 def _same_run(config: Any) -> bool:
     """Whether ``config.out`` holds a run of the same configuration (``out`` and ``data_dir`` aside;
-    defaults compared as the run resolved them)."""
-    from intrain.config import TrainConfig, read_yaml
+    defaults compared as the run resolved them), finished or not."""
+    from intrain.config import TrainConfig
+    from intrain.rundir import RunDir
 
-    saved_yaml = Path(config.out) / "config.yaml"
-    if not saved_yaml.exists():
+    folder = RunDir(config.out)
+    if not folder.config.exists():
         return False
-    saved = TrainConfig.from_dict(read_yaml(saved_yaml), lenient=True)
+    saved = TrainConfig.from_dict(folder.read_config(), lenient=True)
     return saved.replace(out=None, data_dir=None).resolved() == config.replace(out=None, data_dir=None).resolved()
 
 
 def finished(config: Any) -> dict[str, Any] | None:
-    """The summary of a finished run directory of the same configuration, or ``None``: a benchmark
-    reads it instead of training the run again."""
-    summary = Path(config.out) / "summary.json"
-    return json.loads(summary.read_text()) if summary.exists() and _same_run(config) else None
+    """The summary of a finished run directory of the same configuration (the check ``intrain
+    reproduce`` makes: :meth:`RunDir.finished_as`), or ``None``: a benchmark reads it instead of
+    training the run again."""
+    from intrain.rundir import RunDir
+
+    folder = RunDir(config.out)
+    return folder.read_summary() if folder.finished_as(config) else None
 
 
 def train_or_resume(config: Any) -> dict[str, Any]:
     """The run's summary: read from a finished run directory of the same configuration, continued
     from its checkpoint when it was interrupted, otherwise trained afresh (replacing whatever else
     ``config.out`` holds)."""
-    from intrain.engine.checkpoint import CHECKPOINT
     from intrain.engine.run import resume, train
+    from intrain.rundir import RunDir
 
     done = finished(config)
     if done is not None:
         return done
-    if (Path(config.out) / CHECKPOINT).exists() and _same_run(config):
+    if RunDir(config.out).has_checkpoint() and _same_run(config):
         return resume(config.out, quiet=True)
     return train(config, quiet=True, overwrite=True)
 

@@ -122,12 +122,28 @@ HAND_PICKED = [
     (["--config", "/nonexistent/config.yaml"], "not found"),
     (["--config", "nul\x00.yaml"], "unreadable"),
     (["--resume", "/nonexistent/run"], "drop --dataset, --out"),
+    # caught before the run folder exists (the test checks it is not made)
+    (["--model", "alexnet"], "cannot take demo's 1x28x28 inputs"),
+    (["--model", "vgg16-224"], "cannot take demo's 1x28x28 inputs"),
+    (["--method", "ra", "--classes", "conv1;fcX"], "'fcX' is not a conv or linear layer"),
+    (["--method", "ra", "--layer-ranges", "conv9=2"], "'conv9' is not a conv or linear layer"),
+    (["--momentum", "0.5"], "momentum: only optimizer sgd"),
+    (["--lr-gamma", "0.5"], "lr_gamma: only lr_schedule step"),
+    (["--inv-gamma", "1e-3"], "inv_gamma: only lr_schedule inv"),
+    (["--lr-schedule", "cosine", "--lr-milestones", "100"], "lr_milestones: only lr_schedule step"),
+    (["--init-std", "0.1"], "init_std: only init gaussian"),
 ]
 
 
 @pytest.mark.parametrize("extra, fragment", HAND_PICKED, ids=[" ".join(a)[:40] for a, _ in HAND_PICKED])
 def test_hand_picked_bad_flags(extra, fragment, workdir, capsys):
     assert fragment in assert_refused(train_argv(workdir, *extra), capsys)
+    assert not (workdir / "run").exists()  # every mistake is caught before the run folder exists
+
+
+def test_cost_refuses_a_model_too_deep_for_the_images(capsys):
+    assert "alexnet cannot take mnist's 1x28x28 inputs" in assert_refused(
+        ["cost", "--model", "alexnet", "--dataset", "mnist"], capsys)
 
 
 @pytest.mark.parametrize("argv", [["frobnicate"], ["train", "positional"], ["demo", "--epochs", "x"],

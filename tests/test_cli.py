@@ -25,7 +25,12 @@ def test_train_writes_the_run_directory_contract(tmp_path, capsys):
     code = main(["train", "--config", str(config), "--epochs", "2", "--subset", "300", "--batch-size", "50",
                  "--out", str(out), "--quiet"])
     assert code == 0
-    assert "final test accuracy" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()[-6:]  # the run says what it did
+    assert lines[0].startswith("test accuracy: final ") and ", best " in lines[0]
+    assert lines[1].startswith("parameters: 431,080 -> ") and "of filters pruned" in lines[1]
+    assert lines[2].startswith("training MACs per epoch: ") and "dense ->" in lines[2]
+    assert lines[3].startswith("training MACs of the run: ") and "% saved)" in lines[3]
+    assert lines[4].startswith("wall-clock: ") and lines[5] == f"model: {out}/model.pt (compact/ONNX: intrain export {out})"
     resolved = yaml.safe_load((out / "config.yaml").read_text())
     assert resolved["epochs"] == 2 and resolved["subset"] == 300 and resolved["target"] == 0.5
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
@@ -118,11 +123,14 @@ def test_yaml_numbers_like_1e_3_and_duplicate_keys(tmp_path, capsys):
 def test_new_flags_reach_the_config(tmp_path):
     out = tmp_path / "r"
     assert main(["train", "--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs", "3", "--quiet",
-                 "--lr-schedule", "step", "--lr-step-epochs", "2", "--lr-gamma", "0.3", "--inv-gamma", "0.01",
-                 "--inv-power", "0.5", "--bn-recalibration-batches", "0", "--out", str(out)]) == 0
+                 "--lr-schedule", "step", "--lr-step-epochs", "2", "--lr-gamma", "0.3",
+                 "--bn-recalibration-batches", "0", "--out", str(out)]) == 0
     written = yaml.safe_load((out / "config.yaml").read_text())
-    assert (written["lr_step_epochs"], written["lr_gamma"], written["inv_gamma"], written["inv_power"],
-            written["bn_recalibration_batches"]) == (2, 0.3, 0.01, 0.5, 0)
+    assert (written["lr_step_epochs"], written["lr_gamma"], written["bn_recalibration_batches"]) == (2, 0.3, 0)
+    assert main(["train", "--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs", "1", "--quiet",
+                 "--lr-schedule", "inv", "--inv-gamma", "0.01", "--inv-power", "0.5", "--out", str(tmp_path / "i")]) == 0
+    written = yaml.safe_load((tmp_path / "i" / "config.yaml").read_text())
+    assert (written["inv_gamma"], written["inv_power"]) == (0.01, 0.5)
 
 
 def test_classes_flag_parses_into_the_config():

@@ -171,7 +171,8 @@ def test_step_schedule_defaults_to_a_third_of_the_run_and_must_step():
         TrainConfig.of(epochs=1, lr_schedule="step")
     with pytest.raises(ConfigError, match="lr_step_epochs: a step every 5 epochs never lowers the rate in 5 epochs"):
         TrainConfig.of(epochs=5, lr_schedule="step", lr_step_epochs=5)
-    TrainConfig.of(epochs=1, lr_step_epochs=30)  # only the step schedule reads it
+    with pytest.raises(ConfigError, match="lr_step_epochs: only lr_schedule step"):
+        TrainConfig.of(epochs=1, lr_step_epochs=30)  # only the step schedule reads it: refused elsewhere
     # milestones are iterations: the step schedule then lowers the rate whatever the epochs
     assert TrainConfig.of(epochs=1, lr_schedule="step", lr_milestones=(4, 6)).lr_milestones == (4, 6)
 
@@ -186,7 +187,8 @@ def test_step_schedule_defaults_to_a_third_of_the_run_and_must_step():
 def test_resolved_configs_are_valid_and_final(changes):
     resolved = TrainConfig.of(**changes).resolved()
     assert resolved.resolved() == resolved
-    assert resolved.lr is not None and resolved.compact is not None and resolved.lr_step_epochs is not None
+    assert resolved.lr is not None and resolved.compact is not None
+    assert (resolved.lr_step_epochs is not None) == (resolved.lr_schedule == "step")  # only where used
     assert (resolved.data_dir is None) == (resolved.dataset == "demo")
     assert getattr(resolved.method_config, "rate", None) is None or resolved.method == "pwt"
 
@@ -270,3 +272,26 @@ def test_a_config_written_before_the_registry_loads_leniently(tmp_path):
     with pytest.raises(ConfigError, match="target: not used by method ra"):
         TrainConfig.load(old)
     assert TrainConfig.load(old, lenient=True).method_config.range == 2.5
+
+
+@pytest.mark.parametrize("values, key", [
+    (dict(optimizer="adam", momentum=0.5), "momentum"),
+    (dict(lr_schedule="constant", lr_gamma=0.5), "lr_gamma"),
+    (dict(lr_schedule="constant", inv_gamma=1e-3), "inv_gamma"),
+    (dict(lr_schedule="step", inv_power=0.5), "inv_power"),
+    (dict(lr_schedule="cosine", lr_milestones=(100,)), "lr_milestones"),
+    (dict(lr_schedule="step", lr_milestones=(100,), lr_step_epochs=2), "lr_step_epochs"),
+    (dict(init="he-normal", init_std=0.1), "init_std"),
+])
+def test_settings_the_run_does_not_use_are_refused(values, key):
+    with pytest.raises(ConfigError, match=f"^{key}: only .* drop --{key.replace('_', '-')}$"):
+        TrainConfig.of(epochs=9, **values)
+    TrainConfig.from_dict({"epochs": 9, **values}, lenient=True)  # a config.yaml of an older version: dropped
+
+
+def test_settings_at_their_defaults_and_used_settings_pass():
+    TrainConfig.of(optimizer="adam", momentum=0.9, lr_gamma=0.1, init_std=0.01)  # the defaults: nothing to say
+    TrainConfig.of(optimizer="sgd", momentum=0.5, lr_schedule="inv", inv_gamma=1e-3, init="gaussian", init_std=0.1)
+    # config.yaml records only the settings the run used
+    assert TrainConfig.of(lr_schedule="constant").resolved().lr_step_epochs is None
+    assert TrainConfig.of(lr_schedule="step", epochs=9).resolved().lr_step_epochs == 3

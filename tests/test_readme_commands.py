@@ -15,6 +15,7 @@ import pytest
 
 from intrain import presets
 from intrain.cli import main
+from intrain.data import fetch
 from intrain.engine import run as run_module
 from interrupt import StopAfterFirstEpoch
 
@@ -89,6 +90,8 @@ def ran(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("readme")
     mp.chdir(cwd)
     mp.setattr(presets, "get_preset", shrink(presets.get_preset))
+    # no network in tests: `intrain data fetch` is tested against a local server (tests/data/test_fetch.py)
+    mp.setattr(fetch, "fetch_dataset", lambda name, data_dir, **_: Path(data_dir))
     (cwd / "my-run.yaml").write_text("model: lenet5\ndataset: demo\nmethod: pwt\ntarget: 0.5\n")
     for method, extra in (("dense", []), ("pwt", []), ("prt", ["--prune-epoch", "1"])):  # what the report example reads
         assert main(["train", "--dataset", "demo", "--epochs", "2", "--method", method, *extra, *TINY_TRAIN,
@@ -110,7 +113,7 @@ def ran(tmp_path_factory):
 
 def test_the_readme_shows_every_command():
     names = {argv[0] for argv in readme_commands()}
-    assert names == {"train", "demo", "cost", "report", "reproduce", "export"}
+    assert names == {"train", "demo", "cost", "report", "reproduce", "export", "data"}
 
 
 @pytest.mark.slow

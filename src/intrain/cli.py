@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="LeNet-5 on a bundled MNIST subset: dense vs PWT-L1, in about a minute")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.add_argument("--epochs", type=_int, default=6, help="epochs per run (default 6)")
-    demo.add_argument("--quiet", action="store_true")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="write into --out even when the demo did not make it (default: refuse)")
 
     cost = commands.add_parser("cost", help="training MACs and memory accesses per layer, and PWT's savings (no data needed)")
     cost.add_argument("--model", required=True, help="model name: lenet5, vgg16, resnet20, resnet56")
@@ -179,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories (history.jsonl, summary.json)")
     report.add_argument("--out", required=True, help="output folder for the figures and report.md")
     report.add_argument("--title", default="intrain report", help="the report's title")
+    report.add_argument("--overwrite", action="store_true",
+                        help="write into --out even when a report did not make it (a run folder, other files)")
 
     reproduce = commands.add_parser("reproduce", help="run a paper figure's set of runs and write its report")
     reproduce.add_argument("name", help=", ".join(PRESETS))
@@ -189,6 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="comma-separated seeds, each run trained once per seed (default: 0,1,2 for the "
                                 "PWT figures at cpu scale and ra-table2-tuned, else 0)")
     reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
+
+    data = commands.add_parser("data", help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10/100)")
+    data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
+    fetch = data_commands.add_parser("fetch", help="download NAME from where it is published, checked against "
+                                     "its MD5s (continues an interrupted download)")
+    fetch.add_argument("name", metavar="NAME", help="mnist, fashion-mnist, cifar10 or cifar100")
+    fetch.add_argument("--data-dir", default=None,
+                       help="folder to download into (default $INTRAIN_DATA_DIR or ./data); give the same to train")
 
     export = commands.add_parser("export", help="export a run's final model: compact PyTorch, ONNX or sparse")
     export.add_argument("run_dir", metavar="RUN_DIR", help="a finished run directory (config.yaml, model.pt)")
@@ -221,16 +233,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = TrainConfig.load(args.config, overrides) if args.config else TrainConfig.from_dict(overrides, source="arguments")
         summary = train(config, quiet=args.quiet, overwrite=args.overwrite)
     if world_from_environment().is_main:
-        print(f"final test accuracy {100 * summary['final_test_accuracy']:.2f}%  pruned filters "
-              f"{100 * summary['pruned_filter_fraction']:.1f}%  compression {summary['compression']:.2f}x  "
-              f"-> {summary['run_dir']}")
+        from .reporting.tables import run_end_lines
+
+        print("\n".join(run_end_lines(summary)))
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    run_demo(out=args.out, epochs=args.epochs, quiet=args.quiet)
+    run_demo(out=args.out, epochs=args.epochs, quiet=args.quiet, overwrite=args.overwrite)
     return 0
 
 
@@ -251,7 +263,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import report_from_dirs
 
-    print(f"report -> {report_from_dirs(args.runs, args.out, title=args.title)}")
+    print(f"report -> {report_from_dirs(args.runs, args.out, title=args.title, overwrite=args.overwrite)}")
     return 0
 
 
@@ -273,8 +285,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import fetch
+    from .data.datasets import default_data_dir
+
+    root = fetch.fetch_dataset(args.name, args.data_dir if args.data_dir is not None else default_data_dir())
+    print(f"{args.name} -> {root} (train with --dataset {args.name} --data-dir {root})")
+    return 0
+
+
 COMMANDS = {"train": cmd_train, "demo": cmd_demo, "cost": cmd_cost, "report": cmd_report,
-            "reproduce": cmd_reproduce, "export": cmd_export}
+            "reproduce": cmd_reproduce, "export": cmd_export, "data": cmd_data}
 
 
 def one_line(text: str) -> str:

@@ -112,6 +112,8 @@ class TrainConfig:
 
     @classmethod
     def _from_flat(cls, flat: dict[str, Any], nested: set[str], *, source: str, lenient: bool) -> "TrainConfig":
+        if lenient:  # older versions wrote every setting, used or not: those unused had no effect
+            flat = {k: v for k, v in flat.items() if k not in unused_settings(flat)}
         spec = method_spec(flat.get("method", "dense"))
         users = registry.field_users()
         for name in nested - {spec.name}:
@@ -145,12 +147,14 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with ``changes``: run and method settings alike, flat. Changing the method keeps
-        this config's settings that the new method uses too and drops the others."""
+        this config's settings that the new method uses too and drops the others; so does changing the
+        optimizer, schedule or initialisation (e.g. ``momentum`` when the optimizer becomes adam)."""
         values = self.to_dict()
         if changes.get("method", self.method) != self.method:
             kept = method_spec(changes["method"]).field_names
             values = {k: v for k, v in values.items() if k not in self.spec.field_names or k in kept}
         values.update(changes)
+        values = {k: v for k, v in values.items() if k in changes or k not in unused_settings(values)}
         return self.of(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,9 +203,10 @@ class TrainConfig:
         if self.dataset != "demo":
             data_dir = str(Path(self.data_dir).expanduser().absolute() if self.data_dir else default_data_dir())
         own = self.spec.resolve(self.method_config, self)
+        steps = self.lr_schedule == "step" and self.lr_milestones is None
         return dataclasses.replace(
             self, method_config=own, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
-            lr_step_epochs=self.step_epochs, out=str(Path(self.out).expanduser().absolute()) if self.out else None)
+            lr_step_epochs=self.step_epochs if steps else None, out=str(Path(self.out).expanduser().absolute()) if self.out else None)
 
     @property
     def last_prune_epoch(self) -> int | None:
@@ -313,6 +318,44 @@ def _validate(c: TrainConfig) -> None:
     for name in ("data_dir", "out"):
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")
+    _refuse_unused(c)
+
+
+# settings used only by one optimizer, schedule or initialisation: (key, who uses it, is it used)
+_USED_BY: tuple[tuple[str, str, Any], ...] = (
+    ("momentum", "optimizer sgd", lambda v: v.get("optimizer", "adam") == "sgd"),
+    ("lr_gamma", "lr_schedule step", lambda v: v.get("lr_schedule", "constant") == "step"),
+    ("lr_milestones", "lr_schedule step", lambda v: v.get("lr_schedule", "constant") == "step"),
+    ("lr_step_epochs", "lr_schedule step without lr_milestones",
+     lambda v: v.get("lr_schedule", "constant") == "step" and v.get("lr_milestones") is None),
+    ("inv_gamma", "lr_schedule inv", lambda v: v.get("lr_schedule", "constant") == "inv"),
+    ("inv_power", "lr_schedule inv", lambda v: v.get("lr_schedule", "constant") == "inv"),
+    ("init_std", "init gaussian", lambda v: v.get("init", "he-normal") == "gaussian"),
+)
+
+
+def unused_settings(values: Mapping[str, Any]) -> dict[str, str]:
+    """The settings in ``values`` (flat keys) that the chosen optimizer, learning-rate schedule or
+    initialisation does not use and that differ from their defaults, each with who would use it."""
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    return {key: user for key, user, used in _USED_BY
+            if key in values and values[key] != defaults[key] and not used(values)}
+
+
+def _refuse_unused(c: TrainConfig) -> None:
+    """A setting that would do nothing is refused, as a method's unused setting is."""
+    values = {f.name: getattr(c, f.name) for f in fields(c)}
+    for key, user in unused_settings(values).items():
+        flag = "--" + key.replace("_", "-")
+        raise ConfigError(f"{key}: only {user} uses it, and this run has {_setting_of(user, values)}; "
+                          f"drop {flag}")
+
+
+def _setting_of(user: str, values: Mapping[str, Any]) -> str:
+    """The run's value of the setting ``user`` names ("optimizer sgd" -> "optimizer adam")."""
+    key = user.split()[0]
+    text = f"{key} {values[key]}"
+    return text + " with lr_milestones" if user.endswith("without lr_milestones") and values[key] == "step" else text
 
 
 def _as_milestones(value: Any) -> tuple[int, ...]:

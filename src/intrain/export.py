@@ -37,10 +37,11 @@ from .compaction import compact, masked_layers, shrink_to_state_dict
 from .config import TrainConfig
 from .errors import CheckpointError, ConfigError, IntrainError
 from .masks import FILTER_MASK, WEIGHT_MASK
+from .rundir import CONFIG, EXPORTS, MODEL, RunDir
 
 FORMATS = ("compact", "onnx", "sparse")
 COMPACT_FORMAT = "intrain-compact-1"
-DEFAULT_FILES = {"compact": "model_compact.pt", "onnx": "model.onnx", "sparse": "model_sparse.npz"}
+DEFAULT_FILES = EXPORTS  # the run folder's names for them (:mod:`intrain.rundir`)
 
 
 # ---------------------------------------------------------------------- the run's model
@@ -121,20 +122,20 @@ def _build(arguments: dict[str, Any]) -> nn.Module:
 
 def read_run(run_dir: str | Path) -> tuple[TrainConfig, dict[str, torch.Tensor]]:
     """The run's configuration and final ``state_dict`` (``model.pt``), or a one-line error."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file() or not (run_dir / "model.pt").is_file():
-        raise ConfigError(f"{run_dir} is not a finished run directory (it needs config.yaml and model.pt)")
-    config = TrainConfig.load(run_dir / "config.yaml", lenient=True)  # runs of older versions too
+    folder = RunDir(run_dir)
+    if not folder.config.is_file() or not folder.model.is_file():
+        raise ConfigError(f"{run_dir} is not a finished run directory (it needs {CONFIG} and {MODEL})")
+    config = TrainConfig.load(folder.config, lenient=True)  # runs of older versions too
     try:
-        state = torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True)["model"]
+        state = torch.load(folder.model, map_location="cpu", weights_only=True)["model"]
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise CheckpointError(f"{run_dir / 'model.pt'} is unreadable: {type(exc).__name__}") from None
+        raise CheckpointError(f"{folder.model} is unreadable: {type(exc).__name__}") from None
     return config, state
 
 
 def read_data_facts(run_dir: str | Path) -> dict[str, Any] | None:
     """``model.pt``'s ``data`` (class count, channels, input shape), ``None`` for older runs."""
-    path = Path(run_dir) / "model.pt"
+    path = RunDir(run_dir).model
     try:
         return torch.load(path, map_location="cpu", weights_only=True).get("data")
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error

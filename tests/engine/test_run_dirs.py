@@ -21,16 +21,37 @@ TINY = ["--dataset", "demo", "--subset", "100", "--batch-size", "50", "--epochs"
 
 
 @pytest.mark.parametrize("marker", ["config.yaml", "checkpoint.pt", "summary.json"])
-def test_out_holding_a_run_is_refused_naming_resume_and_overwrite(tmp_path, capsys, marker):
+def test_out_holding_a_run_is_refused_naming_overwrite(tmp_path, capsys, marker):
     out = tmp_path / "run"
     out.mkdir()
     (out / marker).write_text("an interrupted pwt run")
     assert main(["train", *TINY, "--method", "dense", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and f"--resume {out}" in err and "--overwrite" in err and marker in err
+    assert err.count("\n") == 0 and "--overwrite" in err and marker in err
+    # --resume is offered only where there is a checkpoint to continue from
+    assert (f"--resume {out}" in err) == (marker == "checkpoint.pt")
     assert (out / marker).read_text() == "an interrupted pwt run"  # untouched
     with pytest.raises(ConfigError, match="already holds a run"):
         train(TrainConfig.of(dataset="demo", out=str(out)))
+
+
+def test_a_folder_without_checkpoint_is_not_resumable(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("method: dense\n")
+    assert main(["train", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no checkpoint.pt" in err and "--overwrite" in err
+
+
+def test_a_late_setting_error_leaves_no_run_folder(tmp_path, capsys):
+    """RA's layer names are known once the model is built: refused before the folder exists."""
+    for flags in (["--classes", "conv1;fcX"], ["--layer-ranges", "conv9=2"]):
+        out = tmp_path / "run"
+        assert main(["train", *TINY, "--method", "ra", *flags, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "not a conv or linear layer" in err
+        assert not out.exists()
 
 
 def test_overwrite_replaces_the_run(tmp_path, capsys):
@@ -38,9 +59,13 @@ def test_overwrite_replaces_the_run(tmp_path, capsys):
     out.mkdir()
     (out / "summary.json").write_text("{}")
     (out / "model_sparse.npz").write_text("stale ra output")
+    for export in ("model_compact.pt", "model_compact.pt2", "model.onnx"):  # an earlier run's exports
+        (out / export).write_text("stale export")
     assert main(["train", *TINY, "--method", "dense", "--out", str(out), "--overwrite"]) == 0
     assert json.loads((out / "summary.json").read_text())["method"] == "dense"
-    assert not (out / "model_sparse.npz").exists()  # nothing of the old run is left to be mistaken for this one
+    # nothing of the old run or its exports is left to be mistaken for this one
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "history.csv", "history.jsonl",
+                                                      "model.pt", "summary.json"]
 
 
 def test_an_empty_or_unrelated_folder_is_fine(tmp_path):
@@ -85,7 +110,7 @@ def test_config_yaml_is_resolved_and_resumes_without_the_environment(tmp_path, m
     written = yaml.safe_load((out / "config.yaml").read_text())
     assert written["data_dir"] == str(data) and Path(written["data_dir"]).is_absolute()
     assert written["lr"] == 1e-3 and written["rate"] == 0.25 and written["compact"] is True
-    assert written["lr_step_epochs"] == 1 and written["out"] == str(tmp_path / out)
+    assert written["lr_step_epochs"] is None and written["out"] == str(tmp_path / out)  # constant: unused
     assert written["device"] == "auto"  # what was asked; the device used is in summary.json
     assert TrainConfig.from_dict(written) == TrainConfig.from_dict(written).resolved()  # nothing left to resolve
     monkeypatch.undo()  # no INTRAIN_DATA_DIR, another working directory, real signal handling
@@ -106,3 +131,19 @@ def test_history_lr_is_the_rate_of_the_epochs_first_step(tmp_path, schedule, exp
     assert main(argv) == 0
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [r["lr"] for r in history] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_batch_larger_than_the_data_is_a_note_and_history_csv_mirrors_the_jsonl(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [a for a in TINY if a != "--quiet"]
+    assert main(["train", *_set_flag(argv, "--batch-size", "1000"), "--out", str(out)]) == 0
+    assert "note: batch_size 1000 is larger than the 100 training examples" in capsys.readouterr().err
+    rows = (out / "history.csv").read_text().splitlines()
+    records = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 + len(records) and rows[0].startswith("epoch,")
+    assert f"{records[0]['test_accuracy']}" in rows[1].split(",")
+
+
+def _set_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    i = argv.index(flag)
+    return [*argv[:i], flag, value, *argv[i + 2:]]

@@ -112,7 +112,7 @@ def test_sfp_end_to_end_on_the_demo_data(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "--method", "sfp", "--target", "0.4", "--model", "lenet5", "--dataset", "demo",
                  "--subset", "300", "--batch-size", "50", "--epochs", "3", "--out", str(run), "--quiet"]) == 0
-    assert "final test accuracy" in capsys.readouterr().out
+    assert "test accuracy: final" in capsys.readouterr().out
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["method"] == "sfp" and config["target"] == 0.4 and config["compact"] is True
     assert TrainConfig.load(run / "config.yaml").method_config.target == 0.4  # readable by --config

@@ -316,3 +316,20 @@ def test_a_seed_without_per_layer_rows_leaves_its_group_in_the_layer_figure(tmp_
     report_from_dirs(dirs, tmp_path / "report")
     (runs,), = drawn
     assert runs[1] == figures.mean_layers([json.loads((dirs[0] / "summary.json").read_text())["layers"]])
+
+
+def test_report_refuses_a_folder_it_did_not_make(runs, tmp_path, capsys):
+    """A run folder, or a folder of other files, is not overwritten with figures unless told."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    for out in (runs[0], mine):  # another run's folder; someone's files
+        before = sorted(p.name for p in out.iterdir())
+        assert main(["report", str(runs[1]), "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and "--overwrite" in err
+        assert sorted(p.name for p in out.iterdir()) == before
+    assert main(["report", str(runs[1]), "--out", str(mine), "--overwrite"]) == 0
+    assert (mine / "report.md").exists() and (mine / "notes.txt").read_text() == "keep"
+    # a folder a report made is the report's: written again without a word
+    assert main(["report", str(runs[1]), "--out", str(mine)]) == 0

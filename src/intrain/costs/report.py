@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from intrain.errors import ConfigError
+
 from intrain.costs.counting import summarise, uniform_pruning_cost
 from intrain.costs.formulas import closed_form_savings, exact_schedule_cost, schedule_fractions
 from intrain.costs.results import LayerCost, SavingsEstimate
@@ -53,12 +55,17 @@ def model_for_cost(model: str, dataset: str, width: float = 1.0) -> tuple[nn.Mod
     """
     from intrain.data.specs import dataset_spec
     from intrain.models import create_model, model_entry
+    from intrain.models.registry import input_error, input_size_message
 
     spec = dataset_spec(dataset)
     entry = model_entry(model)
     net = create_model(model, num_classes=spec.num_classes, in_channels=spec.in_channels, width=width)
     size = entry.input_size or spec.image_size
-    return net, (spec.in_channels, size, size)
+    shape = (spec.in_channels, size, size)
+    reason = input_error(net, shape)
+    if reason is not None:
+        raise ConfigError(input_size_message(model, dataset, shape, reason))
+    return net, shape
 
 
 def cost_report(

@@ -201,7 +201,7 @@ def _find_idx_file(name: str, root: Path, stem: str) -> Path:
     title, _, url = _IDX_SOURCES[name]
     raise DataError(
         f"{title} file {stem}(.gz) not found in {root} (searched {', '.join(map(str, dirs))}); "
-        f"download it from {url} or pass --data-dir"
+        f"download it with 'intrain data fetch {name} --data-dir {root}' (from {url}) or pass --data-dir"
     )
 
 
@@ -278,7 +278,8 @@ def _cifar_folder(name: str, root: Path) -> Path:
     missing = next(f for f in needed if not (best / f).is_file())
     raise DataError(
         f"{title} file {missing} not found in {root} (searched {', '.join(map(str, dirs))}); "
-        f"download the python version from {CIFAR_URL}, extract it there or pass --data-dir"
+        f"download it with 'intrain data fetch {name} --data-dir {root}' (the python version from {CIFAR_URL}) "
+        "or pass --data-dir"
     )
 
 

@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..methods import PruningMethod
 from ..methods.registry import RunContext
 from ..models import create_model, model_entry
+from ..models.registry import input_error, input_size_message
 from ..models.init import FILLERS
 from ..schedules import lr_factor
 from .distributed import World
@@ -140,6 +141,9 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
 
         test_loader = evaluation(splits.test_images, splits.test_labels)
         val_loader = evaluation(splits.val_images, splits.val_labels) if splits.val_images is not None else None
+    if config.batch_size > train_loader.num_examples:
+        notes = (*notes, f"batch_size {config.batch_size} is larger than the {train_loader.num_examples} "
+                 f"training examples: every epoch is one batch of {train_loader.num_examples}")
     seed_everything(config.seed)
     init_seed = config.spec.initial_seed(config.method_config, config)
     if init_seed is not None:  # e.g. scratch: its initial weights come from its own init seed
@@ -147,8 +151,7 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
     model = apply_memory_format(make_model(config, spec).to(device), config)
     if init_seed is not None:
         torch.manual_seed(config.seed)
-    if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
-        check_input_size(model, config, train_loader.input_shape, device)
+    check_input_size(model, config, train_loader.input_shape)  # e.g. alexnet on 28x28 MNIST: one line, now
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))
     method = make_method(config, len(train_loader), model=model, train_loader=train_loader,
@@ -188,21 +191,16 @@ def folder_loaders(config: TrainConfig, entry, world: World, device: torch.devic
     return data.spec, train, test, evaluation(*held) if held is not None else None
 
 
-@torch.no_grad()
-def check_input_size(model: nn.Module, config: TrainConfig, shape: tuple[int, ...], device: torch.device) -> None:
-    """One eval-mode forward pass of a zero image, so that a model too deep for the image size is
-    one line here rather than a traceback in the first step (no random draw, no statistics change)."""
-    was_training = model.training
-    try:
-        model.eval()(torch.zeros((1, *shape), device=device))
-    except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "allocate" in reason:
-            raise
+def check_input_size(model: nn.Module, config: TrainConfig, shape: tuple[int, ...]) -> None:
+    """A model too deep for the images (:func:`~intrain.models.registry.input_error`) is one line here,
+    before the run folder exists, rather than a traceback in the first step."""
+    reason = input_error(model, tuple(shape))
+    if reason is None:
+        return
+    if config.dataset == "folder":
         raise ConfigError(f"image_size: model {config.model} cannot take {'x'.join(map(str, shape))} inputs "
-                          f"({reason}); use a larger --image-size") from None
-    finally:
-        model.train(was_training)
+                          f"({reason}); use a larger --image-size")
+    raise ConfigError(input_size_message(config.model, config.dataset, shape, reason))
 
 
 def check_precision(config: TrainConfig, device: torch.device) -> None:

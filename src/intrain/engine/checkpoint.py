@@ -45,8 +45,8 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, TrainingInterrupted
+from ..rundir import CHECKPOINT
 
-CHECKPOINT = "checkpoint.pt"
 FORMAT, VERSION = "intrain-checkpoint", 1
 REQUIRED_KEYS = ("config", "epoch", "history", "model", "optimizer", "scheduler", "method", "rng")
 

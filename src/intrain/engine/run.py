@@ -1,14 +1,6 @@
 """One training run from a config: the run directory and its files.
 
-Run directory contract (users script against these names):
-
-- ``config.yaml`` — the resolved configuration;
-- ``history.jsonl`` — one JSON object per epoch (see :meth:`Trainer.run_epoch`);
-- ``summary.json`` — the outcome (see :func:`summarize`);
-- ``checkpoint.pt`` — the state after the last completed epoch (:mod:`intrain.engine.checkpoint`),
-  from which ``intrain train --resume RUN_DIR`` continues;
-- ``model.pt`` — the final weights (``{"model": state_dict}``, masks included as buffers);
-- ``model_sparse.npz`` — weight-pruned methods (ra, scratch): the sparse form (:mod:`intrain.sparse`).
+The run directory's files and their names: :mod:`intrain.rundir` (users script against them).
 """
 
 from __future__ import annotations
@@ -32,12 +24,7 @@ from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, co
 from .distributed import World, process_group, world_from_environment, wrap
 from .trainer import Trainer, TrainerOptions
 
-HISTORY, SUMMARY, CONFIG, MODEL = "history.jsonl", "summary.json", "config.yaml", "model.pt"
-SPARSE_MODEL = "model_sparse.npz"
-
-
-RUN_MARKERS = (CONFIG, CHECKPOINT, SUMMARY)  # any of these: the folder holds a run
-RUN_FILES = (CONFIG, CHECKPOINT, SUMMARY, HISTORY, MODEL, SPARSE_MODEL)  # what --overwrite replaces
+from ..rundir import CONFIG, HISTORY, HISTORY_CSV, MODEL, SPARSE_MODEL, SUMMARY, RunDir, history_csv_text
 
 
 def default_run_dir(config: TrainConfig) -> Path:
@@ -50,18 +37,22 @@ def default_run_dir(config: TrainConfig) -> Path:
 
 def claim_run_dir(run_dir: Path, *, overwrite: bool) -> None:
     """Refuse a folder that already holds a run (config.yaml, checkpoint.pt or summary.json), naming
-    ``--resume`` and ``--overwrite``; with ``overwrite`` remove that run's files first."""
-    held = [name for name in RUN_MARKERS if (run_dir / name).exists()]
+    ``--overwrite`` and, when it has a checkpoint to continue from, ``--resume``; with ``overwrite``
+    remove every file of that run and its exports first (:meth:`RunDir.clear`)."""
+    folder = RunDir(run_dir)
+    held = folder.held_markers()
     if not held:
         return
     if not overwrite:
-        raise ConfigError(f"out: {run_dir} already holds a run ({', '.join(held)}); continue it with "
-                          f"'intrain train --resume {run_dir}' or replace it with --overwrite")
-    for name in RUN_FILES:
-        try:
-            (run_dir / name).unlink(missing_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"out: cannot replace {run_dir / name}: {exc.strerror or type(exc).__name__}") from None
+        if folder.finished():
+            how = "it is finished; "
+        elif folder.has_checkpoint():
+            how = f"continue it with 'intrain train --resume {run_dir}' or "
+        else:
+            how = "it has no checkpoint to continue from; "
+        raise ConfigError(f"out: {run_dir} already holds a run ({', '.join(held)}); {how}replace it with "
+                          "--overwrite or choose another --out")
+    folder.clear()
 
 
 def train(config: TrainConfig, *, quiet: bool = False, progress: bool = True,
@@ -87,6 +78,9 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
     On CPU the result is bit-identical to a run that was never interrupted (timings aside).
     """
     run_dir = Path(run_dir)
+    if RunDir(run_dir).holds_run() and not RunDir(run_dir).has_checkpoint():
+        raise CheckpointError(f"run {run_dir} has no {CHECKPOINT} to continue from; start it again with "
+                              f"'intrain train --config {run_dir / CONFIG} --overwrite'")
     state = load_checkpoint(run_dir / CHECKPOINT)
     config = config_from_checkpoint(state, run_dir).resolved()
     if state["epoch"] >= config.epochs and (run_dir / SUMMARY).is_file():
@@ -107,10 +101,6 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         fit_parts_to_checkpoint(checkpoint, parts, config, run_dir / CHECKPOINT)
         apply_memory_format(parts.model, config)  # a shrunk model has new tensors
     history_file = run_dir / HISTORY
-    if world.is_main:
-        make_run_dir(run_dir)
-        write_yaml(config, run_dir / CONFIG)
-        write_history(history_file, checkpoint["history"] if checkpoint is not None else [])
     checkpointer = Checkpointer(run_dir / CHECKPOINT, config.to_dict(), enabled=world.is_main,
                                 train_seconds=checkpoint.get("train_seconds", 0.0) if checkpoint is not None else 0.0)
 
@@ -118,6 +108,7 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         if world.is_main:
             with history_file.open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
+            write_history_csv(run_dir, trainer.history)
 
     trainer = Trainer(
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
@@ -126,7 +117,11 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
                                compact=config.compacts),
         method=parts.method, scheduler=parts.scheduler, callbacks=[checkpointer, append_history],
         wrap=step_wrapper(config, parts.device), epoch_cost=meter, val_loader=parts.val_loader,
-    )  # attaches the method
+    )  # attaches the method: its settings that need the model (e.g. RA's layer names) are checked here
+    if world.is_main:  # the folder is made once every setting is known to work
+        make_run_dir(run_dir)
+        write_yaml(config, run_dir / CONFIG)
+        write_history(history_file, checkpoint["history"] if checkpoint is not None else [])
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
@@ -175,6 +170,12 @@ def write_history(path: Path, records: list[dict[str, Any]]) -> None:
     """(Re)write ``history.jsonl`` atomically with ``records`` (empty for a new run)."""
     text = "".join(json.dumps(record) + "\n" for record in records)
     atomic_write(path, lambda handle: handle.write(text.encode("utf-8")))
+
+
+def write_history_csv(run_dir: Path, records: list[dict[str, Any]]) -> None:
+    """``history.csv``: ``history.jsonl``'s scalar values as a table, rewritten after every epoch."""
+    text = history_csv_text(records)
+    atomic_write(run_dir / HISTORY_CSV, lambda handle: handle.write(text.encode("utf-8")))
 
 
 def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_seconds: float) -> dict[str, Any]:

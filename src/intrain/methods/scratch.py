@@ -27,18 +27,18 @@ from ..errors import ConfigError
 from ..yaml_file import read_yaml
 from ..masks import WEIGHT_MASK, ensure_weight_mask, mask_sparsity, masked_forward
 from ..model_stats import prunable_weights
+from ..rundir import CONFIG, MODEL
 from .base import PruningMethod
 from .registry import MethodConfig, MethodSpec, RunContext, register
 
 SCRATCH_INITS = ("fresh", "same")
 
-MODEL_FILE = "model.pt"
 
 
 def load_masks(run_dir: str | Path) -> dict[str, torch.Tensor]:
     """The ``weight_mask`` buffers of a finished run's ``model.pt`` (read with ``weights_only=True``),
     keyed by layer name."""
-    path = Path(run_dir) / MODEL_FILE
+    path = Path(run_dir) / MODEL
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -124,7 +124,7 @@ def scratch_init_seed(c: ScratchConfig, run_seed: int) -> tuple[int, int]:
     baseline) initialises from ``init_seed`` or else ``ra_seed + 1``, never ``ra_seed``; ``same``
     starts from the ra run's own initial weights (its seed)."""
     try:
-        ra_seed = int(read_yaml(f"{c.masks_from}/config.yaml").get("seed", run_seed))
+        ra_seed = int(read_yaml(Path(c.masks_from) / CONFIG).get("seed", run_seed))
     except (ConfigError, TypeError, ValueError):
         ra_seed = run_seed
     if c.scratch_init == "same":

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
-from typing import Callable
+from typing import Callable, Sequence
 
 from torch import nn
 
@@ -128,6 +128,33 @@ def create_model(
 
         init_weights(model)
     return model
+
+
+def input_error(model: nn.Module, shape: tuple[int, ...]) -> str | None:
+    """Why ``model`` cannot take inputs of per-example ``shape`` (the first line of the error of one
+    eval-mode forward pass of a zero image, on the model's device), or ``None`` when it can. No random
+    draw, no statistics change; an out-of-memory error propagates."""
+    import torch
+
+    was_training = model.training
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros((1, *shape), device=device))
+        return None
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "allocate" in reason:
+            raise
+        return reason
+    finally:
+        model.train(was_training)
+
+
+def input_size_message(model: str, dataset: str, shape: Sequence[int], reason: str) -> str:
+    """The one line for a model that cannot take a dataset's images (training and ``intrain cost``)."""
+    return (f"model: {model} cannot take {dataset}'s {'x'.join(map(str, shape))} inputs ({reason}); pick a model "
+            f"for small images (lenet5, vgg16, resnet20, resnet56) or a dataset with larger images (folder)")
 
 
 def scale_channels(channels: int, width: float) -> int:

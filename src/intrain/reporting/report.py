@@ -41,7 +41,14 @@ from . import figures
 from ..model_stats import emptied_filters
 from .tables import markdown_table
 
-HISTORY, SUMMARY, CONFIG = "history.jsonl", "summary.json", "config.yaml"
+from ..rundir import RunDir, own_folder
+
+REPORT = "report.md"
+
+
+def is_report_file(name: str) -> bool:
+    """Whether a report writes files of this name (report.md and PNG figures)."""
+    return name == REPORT or name.endswith(".png")
 
 
 @dataclass(frozen=True)
@@ -57,19 +64,18 @@ class RunRecord:
 
 def load_run(path: str | Path, label: str | None = None) -> RunRecord:
     """Read a run directory; a missing or unreadable history or summary is a ``ConfigError``."""
-    path = Path(path)
+    path, folder = Path(path), RunDir(path)
     try:
-        summary = json.loads((path / SUMMARY).read_text(encoding="utf-8"))
-        history = [json.loads(line) for line in (path / HISTORY).read_text(encoding="utf-8").splitlines()
-                   if line.strip()]
+        summary = folder.read_summary()
+        history = folder.read_history()
     except FileNotFoundError as exc:
         raise ConfigError(f"{path} is not a finished run directory: {Path(exc.filename).name} is missing") from None
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: unreadable run files ({exc.__class__.__name__})") from None
     config: dict[str, Any] = {}
-    if (path / CONFIG).exists():
+    if folder.config.exists():
         try:
-            config = yaml.safe_load((path / CONFIG).read_text(encoding="utf-8")) or {}
+            config = yaml.safe_load(folder.config.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError:
             config = {}
     return RunRecord(label or path.name, path, summary, history, config)
@@ -82,9 +88,10 @@ def default_labels(paths: Sequence[str | Path]) -> list[str]:
 
 
 def report_from_dirs(dirs: Sequence[str | Path], out: str | Path, *, labels: Sequence[str] | None = None,
-                     title: str = "intrain report", notes: Sequence[str] = ()) -> Path:
+                     title: str = "intrain report", notes: Sequence[str] = (), overwrite: bool = False) -> Path:
     """Load ``dirs`` and write the report into ``out``; returns the path of ``report.md``. A run
-    directory given twice is refused."""
+    directory given twice is refused, and so is an ``out`` that a report did not make (a run folder,
+    a folder of other files) unless ``overwrite``."""
     if not dirs:
         raise ConfigError("report: give at least one run directory")
     seen: dict[Path, str] = {}
@@ -93,6 +100,8 @@ def report_from_dirs(dirs: Sequence[str | Path], out: str | Path, *, labels: Seq
         if resolved in seen:
             raise ConfigError(f"report: run directory {d} is given twice (as {seen[resolved]} too)")
         seen[resolved] = str(d)
+    if not overwrite:
+        own_folder(out, what="intrain report", owns=is_report_file, sign=REPORT)
     labels = list(labels) if labels is not None else default_labels(dirs)
     return write_report([load_run(d, label) for d, label in zip(dirs, labels)], out, title=title, notes=notes)
 
@@ -113,7 +122,7 @@ def write_report(runs: Sequence[RunRecord], out: str | Path, *, title: str = "in
     probes = probes_markdown(runs)
     if probes:
         sections += ["## RA probe and partition", probes]
-    path = out / "report.md"
+    path = out / REPORT
     path.write_text("\n\n".join(s for s in sections if s) + "\n", encoding="utf-8")
     return path
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from ..config import TrainConfig, read_yaml
-from ..errors import ConfigError
+from ..config import TrainConfig
 from ..presets import Preset, PresetRun
+from ..rundir import RunDir
 from .report import load_run, write_report
 
 
@@ -27,15 +27,8 @@ def resolve_run(run: PresetRun, out: Path) -> TrainConfig:
 
 
 def finished(config: TrainConfig) -> bool:
-    """Whether ``config.out`` holds a finished run of exactly ``config``."""
-    out = Path(config.out)
-    if not (out / "summary.json").exists() or not (out / "config.yaml").exists():
-        return False
-    try:
-        written = TrainConfig.from_dict(read_yaml(out / "config.yaml"), lenient=True)  # older runs too
-        return written.to_dict() == config.resolved().to_dict()
-    except ConfigError:
-        return False
+    """Whether ``config.out`` holds a finished run of ``config`` (:meth:`RunDir.finished_as`)."""
+    return RunDir(config.out).finished_as(config)
 
 
 def run_preset(preset: Preset, out: str | Path, *, quiet: bool = True,
