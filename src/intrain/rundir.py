@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import ConfigError
+from .yaml_file import read_yaml
 
 CONFIG, HISTORY, HISTORY_CSV, SUMMARY = "config.yaml", "history.jsonl", "history.csv", "summary.json"
 CHECKPOINT, MODEL, SPARSE_MODEL = "checkpoint.pt", "model.pt", "model_sparse.npz"
@@ -96,10 +97,8 @@ class RunDir:
         same settings as the run resolved them, wherever the folder and the data were."""
         if not (self.finished() and self.config.is_file()):
             return False
-        from .config import TrainConfig  # lazily: the config imports the methods
-
-        try:
-            saved = TrainConfig.from_dict(self.read_config(), source=str(self.config), lenient=True)
+        try:  # read as the given config's class: the run folder sits below the config layer
+            saved = type(config).from_dict(self.read_config(), source=str(self.config), lenient=True)
             return (saved.replace(out=None, data_dir=None).resolved()
                     == config.replace(out=None, data_dir=None).resolved())
         except ConfigError:
@@ -120,8 +119,6 @@ class RunDir:
     # ------------------------------------------------------------------ reading
     def read_config(self) -> dict[str, Any]:
         """config.yaml as a flat mapping (a one-line error when missing or invalid)."""
-        from .config import read_yaml
-
         return read_yaml(self.config)
 
     def read_summary(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ def test_model_entry_input_size(name, size):
 def test_unknown_name_lists_choices():
     with pytest.raises(ConfigError) as excinfo:
         create_model("x")
-    assert str(excinfo.value) == ("unknown model 'x'; choose one of: alexnet, lenet5, resnet20, resnet56, vgg16, "
+    assert str(excinfo.value) == ("unknown model 'x'; choose one of: alexnet, lenet5, mobilenetv2, resnet20, resnet56, vgg16, "
                                   "vgg16-224, timm:NAME, torchvision:NAME")
     with pytest.raises(ConfigError, match="unknown model"):
         model_entry("VGG16")
