@@ -129,3 +129,19 @@ def test_sfp_end_to_end_on_the_demo_data(tmp_path, capsys):
     assert "SFP 40%" in (tmp_path / "report" / "report.md").read_text()
     assert main(["export", str(run), "--no-latency"]) == 0
     assert (run / "model_compact.pt").is_file()
+
+
+def test_every_beyond_the_epochs_is_refused_like_pwts(tmp_path):
+    from intrain.cli import main
+    from intrain.config import TrainConfig
+    from intrain.errors import ConfigError
+    from intrain.methods import sfp
+
+    with pytest.raises(ConfigError, match="every: zeroing every 5 epochs never happens in 1 epochs"):
+        TrainConfig.of(dataset="demo", method="sfp", every=5, epochs=1)
+    with pytest.raises(ConfigError, match="every: zeroing every 3 epochs never happens in 2 epochs"):
+        sfp(target=0.3, epochs=2, every=3)
+    assert TrainConfig.of(dataset="demo", method="sfp", every=2, epochs=2).method_config.every == 2
+    assert main(["train", "--dataset", "demo", "--method", "sfp", "--every", "5", "--epochs", "1",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert not (tmp_path / "r").exists()

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import validation
+from ..errors import ConfigError
 from ..masks import PrunableLayer
 from .base import PruneEvent
 from .filter_pruning import FilterPruning, _layer_choice
@@ -101,11 +102,20 @@ class SoftFilterPruning(FilterPruning):
 
 def sfp_arguments(target: float, epochs: int, every: int) -> None:
     """SFP's settings, checked as ``intrain train`` checks them."""
+    sfp_settings(target, every)
+    validation.whole("epochs", epochs)
+    validation.at_least("epochs", epochs, 1)
+    if every > epochs:  # only the last epoch's prune would happen: every does nothing
+        raise ConfigError(f"every: zeroing every {every} epochs never happens in {epochs} epochs "
+                          "(the filters are removed after the last); use at most the epochs")
+
+
+def sfp_settings(target: float, every: int) -> None:
+    """The settings that do not depend on the run."""
     validation.number("target", target)
     validation.fraction("target", target)
-    for name, value in (("epochs", epochs), ("every", every)):
-        validation.whole(name, value)
-        validation.at_least(name, value, 1)
+    validation.whole("every", every)
+    validation.at_least("every", every, 1)
 
 
 def sfp(*, target: float = 0.3, epochs: int, every: int = 1, include_linear: bool = False,
@@ -121,7 +131,7 @@ class SFPConfig(MethodConfig):
     every: int = field(default=1, metadata={"help": "zero the filters at the end of every N-th epoch"})
 
     def validate(self) -> None:
-        sfp_arguments(self.target, 1, self.every)
+        sfp_settings(self.target, self.every)
 
 
 def _build(c: SFPConfig, run: RunContext) -> SoftFilterPruning:
@@ -137,4 +147,4 @@ def _label(summary: dict, config: dict) -> str:
 SPEC = register(MethodSpec(
     "sfp", SFPConfig, _build, "soft filter pruning (He et al.): the lowest-L2 filters zeroed each epoch, "
     "still trained; removed at the end", structured=True, cost_mode="full", label=_label,
-    last_prune_epoch=lambda c, run: run.epochs))
+    check=lambda c, run: sfp_arguments(c.target, run.epochs, c.every), last_prune_epoch=lambda c, run: run.epochs))
