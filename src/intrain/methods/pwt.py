@@ -250,8 +250,11 @@ def departures(c: PWTConfig, run) -> list[str]:
     settings, notes = c.schedule_settings, []
     if settings["schedule"] != "linear":
         notes.append(f"{settings['schedule']} schedule")
-    if settings["reach"] is not None and settings["reach"] < 1:
+    if settings["reach"] is not None and settings["reach"] < 1 and settings["schedule"] != "linear":
         notes.append(f"reach {settings['reach']:g}")
+    last = c.plan(run.epochs).last_epoch
+    if settings["schedule"] == "linear" and last < run.epochs:
+        notes.append(f"target at epoch {last} of {run.epochs}")
     if settings["prune_every_steps"] is not None:
         notes.append(f"every {settings['prune_every_steps']} steps")
     if settings["schedule"] == "linear" and not c.algorithm1 and c.start(run.epochs) > 0:
