@@ -418,7 +418,11 @@ class FilterSettings(MethodConfig):
     """What every filter-pruning method of this module (pwt, prt) shares."""
 
     criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation or random"})
-    scope: str | None = field(default=None, metadata={"help": "rank filters per layer or globally: layer (default), global"})
+    scope: str | None = field(default=None, metadata={
+        "help": "layer (each layer pruned to the fraction) or global (one ranking over the network: the paper's "
+                "Algorithm 1 for l1); pwt also paper (each criterion as its algorithm in the paper: l1 global, "
+                "mean-activation one filter per layer per epoch, random a layer then a filter). Default: layer; "
+                "pwt: the recipe's (paper: paper, recommended: layer)"})
     include_linear: bool = field(default=False, metadata={"help": "also prune output neurons of hidden linear layers"})
 
     def validate(self) -> None:
