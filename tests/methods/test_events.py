@@ -109,7 +109,7 @@ def test_loops_without_on_epoch_begin_still_work():
         method.on_epoch_end(0)
         method.on_step_end()
         method.on_epoch_end(1)
-    other = pwt(target=0.5, epochs=3)
+    other = pwt(target=0.5, epochs=3, recipe="paper")
     with other.attached(net()):
         for epoch in range(3):
             other.on_epoch_end(epoch)
@@ -118,7 +118,7 @@ def test_loops_without_on_epoch_begin_still_work():
 
 def test_reattach_keeps_the_epoch_position():
     model = net()
-    method = pwt(target=0.5, epochs=3)
+    method = pwt(target=0.5, epochs=3, recipe="paper")
     with method.attached(model, torch.optim.SGD(model.parameters(), lr=0.1)):
         method.on_epoch_begin(0)
         method.on_epoch_end(0)
