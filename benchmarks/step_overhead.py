@@ -227,8 +227,8 @@ def epoch_times(base: TrainConfig, target: float, eval_subset: int, mirrored: bo
                              progress=False, quiet=True)
     runs: dict[str, tuple[Any, Trainer]] = {}
     for name, config in (("dense", base.replace(method="dense")),
-                         ("intrain-pwt-compact", base.replace(method="pwt", recipe="paper", criterion="l1", target=target,
-                                                              compact=True)),
+                         ("intrain-pwt-compact", base.replace(method="pwt", recipe="paper", scope="layer", criterion="l1",
+                                                              target=target, compact=True)),
                          ("torch-pruning", base.replace(method="dense"))):
         parts = build(config)
         test = first_images(parts.test_loader, eval_subset)

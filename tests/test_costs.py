@@ -357,14 +357,15 @@ def test_schedule_fractions():
     assert schedule_fractions(3, 0.6, initial=0.3) == pytest.approx([0.0, 0.5, 0.6])
 
 
-def test_schedule_fractions_match_package_schedule():
-    schedules = pytest.importorskip("intrain.schedules")
-    for every, initial in [(1, 0.0), (3, 0.0), (2, 0.1)]:
-        expected = [
-            schedules.PruneSchedule.from_rate(target=0.8, rate=0.8 / 20, initial=initial, every=every).after_epoch(e)
-            for e in range(20)
-        ]
-        assert schedule_fractions(20, 0.8, every=every, initial=initial) == pytest.approx(expected)
+def test_schedule_fractions_golden_values():
+    """Target 0.8 over 10 epochs (rate 0.08), by hand: epoch e runs at the fraction the events before
+    it reached; Mod-3 events after epochs 1, 4, 7 and 10 (counted back from 10), 3 x 0.08 at a time;
+    from initial 0.16 (5 epochs, rate 0.16) the first event prunes 0.32 (intrain's from_rate start)."""
+    assert schedule_fractions(10, 0.8) == pytest.approx([0.0, 0.08, 0.16, 0.24, 0.32, 0.40, 0.48, 0.56, 0.64, 0.72])
+    assert schedule_fractions(10, 0.8, every=3) == pytest.approx([0.0, 0.08, 0.08, 0.08, 0.32, 0.32, 0.32, 0.56,
+                                                                    0.56, 0.56])
+    assert schedule_fractions(10, 0.8, rate=0.1) == pytest.approx([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.8])
+    assert schedule_fractions(5, 0.8, initial=0.16)[:3] == pytest.approx([0.0, 0.32, 0.48])
 
 
 def test_closed_form_reproduces_paper():

@@ -20,12 +20,39 @@ ARGS = argparse.Namespace(data_dir="data", epochs=11, subset=None, out="runs/ra-
 
 
 @pytest.mark.parametrize("arm", list(seeds.ARMS))
-def test_every_arm_is_a_valid_configuration_on_the_caffe_recipe_unless_it_says_otherwise(arm):
+def test_every_arm_builds_a_valid_configuration(arm):
+    """TrainConfig refuses an invalid arm (a ConfigError here); every arm is LeNet-5 on MNIST, 11 epochs."""
     config = seeds.arm_config(arm, 0, ARGS)
-    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.batch_size == seeds.ARMS[arm].get("batch_size", 64)
-    assert config.lr == seeds.ARMS[arm].get("lr", 0.01)
-    assert config.lr_schedule == seeds.ARMS[arm].get("lr_schedule", "inv")
-    assert config.weight_decay == seeds.ARMS[arm].get("weight_decay", 5e-4)
+    assert config.out == f"runs/ra-seeds/{arm}-s0" and config.seed == 0 and config.epochs == 11
+    assert (config.model, config.dataset, config.optimizer, config.momentum) == ("lenet5", "mnist", "sgd", 0.9)
+
+
+@pytest.mark.parametrize("arm, expected", [
+    # Caffe's LeNet solver, by hand: batch 64, lr 0.01, inv(1e-4, 0.75), weight decay 5e-4, He-normal
+    ("dense", dict(method="dense", batch_size=64, lr=0.01, lr_schedule="inv", inv_gamma=1e-4, inv_power=0.75,
+                   weight_decay=5e-4, init="he-normal", lr_milestones=None)),
+    ("ra-2-0.1-gauss0.01", dict(method="ra", init="gaussian", init_std=0.01, lr_schedule="inv")),
+    # 11 epochs of 938 batches = 10,318 iterations: the step at 90% is iteration 9,286
+    ("ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun",
+     dict(init="lecun-normal", lr_schedule="step", lr_milestones=(9286,), lr_gamma=0.1, lr=0.01, batch_size=64)),
+    # batches of 32: 11 x 1,875 = 20,625 iterations, the step at round(18,562.5) = 18,562
+    ("dense-step0.9-lecun-b32", dict(batch_size=32, lr_milestones=(18562,), init="lecun-normal")),
+    ("dense-constant", dict(lr_schedule="constant", lr=0.01, weight_decay=5e-4)),
+])
+def test_arms_golden_recipes(arm, expected):
+    config = seeds.arm_config(arm, 0, ARGS)
+    assert {key: getattr(config, key) for key in expected} == expected
+
+
+@pytest.mark.parametrize("arm, expected", [
+    ("ra-2-0.1", dict(range=2.0, epsilon=0.1, partition="type", hysteresis="sigma", layer_ranges=None)),
+    ("ra-2-0.1-dns-fc2-1.0-fc1-3.2-freeze0.8-step0.9-lecun",
+     dict(hysteresis="relative", moments_at="start", update_gamma=1e-4, freeze_masks_at=0.8,
+          layer_ranges=(("fc1", 3.2), ("fc2", 1.0)))),
+])
+def test_arms_golden_ra_settings(arm, expected):
+    own = seeds.arm_config(arm, 0, ARGS).method_config
+    assert {key: getattr(own, key) for key in expected} == expected
 
 
 def test_a_scratch_arm_takes_its_ra_arms_masks_initialisation_and_recipe():

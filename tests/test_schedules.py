@@ -47,7 +47,12 @@ def test_mod3_over_16_epochs_golden():
 
 
 def test_initial_and_cap_at_target():
+    """from_rate (the recommended recipe's linear schedule): initial + rate at the first event; Algorithm 1
+    (recipe paper): initial at the first event, the same rate after."""
     assert pruned_fraction(1, target=0.5, rate=0.2, initial=0.1) == pytest.approx(0.3)
+    paper = PruneSchedule.algorithm1(target=0.5, rate=0.2, initial=0.1)
+    assert [paper.after_epoch(e) for e in range(5)] == pytest.approx([0.0, 0.1, 0.3, 0.5, 0.5])
+    assert paper.last_epoch == 3
     assert pruned_fraction(10, target=0.5, rate=0.2, initial=0.1) == 0.5
     assert pruned_fraction(3, target=0.3, rate=0.1, initial=0.3) == 0.3
     assert pruned_fraction(0, target=0.3, rate=0.1, initial=0.3) == 0.0

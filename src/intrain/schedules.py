@@ -63,7 +63,7 @@ class PruneSchedule:
             return self.target
         span = self.target - self.initial
         if self.shape == "linear":
-            return self.initial + span * done
+            return max(0.0, self.initial + span * done)  # algorithm1's initial may lie below 0
         return self.target - span * (1.0 - done) ** 3
 
     def last_event(self, epochs_done: int) -> int:
@@ -90,11 +90,41 @@ class PruneSchedule:
             raise ValueError(f"rate must be positive, got {rate}")
         return cls(target=target, reach=(target - initial) / rate, initial=initial, every=every)
 
+    @classmethod
+    def algorithm1(cls, *, target: float, rate: float, initial: float, every: int = 1) -> "PruneSchedule":
+        """PWT's Algorithm 1 as written: ``P% = initial`` at the first epoch end, then ``rate`` more
+        after each further epoch, up to ``target`` (0.1, 0.1 per epoch, 0.5: 0.1, 0.2, 0.3, 0.4, 0.5
+        after epochs 1-5). :meth:`from_rate` prunes ``initial + rate`` at the first epoch end; this is
+        that schedule started one ``rate`` lower."""
+        return cls.from_rate(target=target, rate=rate, initial=initial - rate, every=every)
 
-def pwt_plan(*, target: float, epochs: int, rate: float | None = None, initial: float = 0.0, every: int = 1,
-             reach: float | None = None, shape: str = "linear") -> PruneSchedule:
+
+def algorithm1_settings(*, target: float, epochs: int, rate: float | None = None, initial: float | None = None,
+                        reach: float | None = None) -> tuple[float, float]:
+    """``(initial, rate)`` of PWT's Algorithm 1 (:meth:`PruneSchedule.algorithm1`) from the settings
+    given: ``initial`` unset starts at one ``rate`` (the paper's experiments: 1% per epoch reaches 80%
+    after 80 epochs); ``rate`` unset reaches the target after ``reach`` (default 1) of the ``epochs``."""
+    last = epochs * (reach if reach is not None else 1.0)
+    if initial is None:
+        step = rate if rate is not None else target / last
+        return min(step, target), step
+    if rate is not None:
+        return initial, rate
+    if target > initial and last > 1 + _EPS:
+        return initial, (target - initial) / (last - 1)
+    return initial, max(target - initial, _EPS)  # one epoch: only initial == target reaches it
+
+
+def pwt_plan(*, target: float, epochs: int, rate: float | None = None, initial: float | None = None, every: int = 1,
+             reach: float | None = None, shape: str = "linear", algorithm1: bool = False) -> PruneSchedule:
     """PWT's schedule from its settings: ``rate`` per epoch (the paper's form, linear), else the
-    target reached after ``reach`` (a fraction, default 1) of ``epochs`` on a ``shape`` schedule."""
+    target reached after ``reach`` (a fraction, default 1) of ``epochs`` on a ``shape`` schedule,
+    growing from ``initial`` (default 0). ``algorithm1`` (linear): Algorithm 1 as written, ``initial``
+    at the first epoch end (:func:`algorithm1_settings`, :meth:`PruneSchedule.algorithm1`)."""
+    if algorithm1:
+        start, step = algorithm1_settings(target=target, epochs=epochs, rate=rate, initial=initial, reach=reach)
+        return PruneSchedule.algorithm1(target=target, rate=step, initial=start, every=every)
+    initial = initial if initial is not None else 0.0
     if rate is not None:
         return PruneSchedule.from_rate(target=target, rate=rate, initial=initial, every=every)
     return PruneSchedule(target=target, reach=epochs * (reach if reach is not None else 1.0), initial=initial,

@@ -15,6 +15,8 @@ from .schedules import SHAPES, pwt_plan
 
 CRITERIA = ("l1", "mean-activation", "random")
 SCOPES = ("global", "layer")
+# PWT also: "paper", each criterion as its algorithm in the paper (Algorithms 1-3)
+PWT_SCOPES = ("global", "layer", "paper")
 PARTITIONS = ("type", "sensitivity", "none")
 
 # RA never prunes below this ``range - epsilon``. Eq. 1's lower threshold is
@@ -105,18 +107,21 @@ def fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name}: must be a fraction in [0, 1), got {value}")
 
 
-def pwt_schedule(*, target: float, epochs: int, rate: float | None, initial: float, every: int,
+def pwt_schedule(*, target: float, epochs: int, rate: float | None, initial: float | None, every: int,
                  reach: float | None = None, schedule: str | None = None,
-                 prune_every_steps: int | None = None) -> None:
+                 prune_every_steps: int | None = None, algorithm1: bool = False) -> None:
     """PWT's schedule arguments (types, ranges, combinations) and that the schedule reaches ``target``
-    within ``epochs`` (:func:`~intrain.schedules.pwt_plan`)."""
+    within ``epochs`` (:func:`~intrain.schedules.pwt_plan`; ``algorithm1``: Algorithm 1's, which
+    starts at ``initial``; ``initial`` None: the schedule's default start)."""
     for name, value in (("target", target), ("initial", initial)):
-        number(name, value)
-        fraction(name, value)
+        if value is not None:
+            number(name, value)
+            fraction(name, value)
     for name, value in (("epochs", epochs), ("every", every)):
         whole(name, value)
         at_least(name, value, 1)
-    if initial > target:
+    start = initial if initial is not None else 0.0
+    if start > target:
         raise ConfigError(f"initial: {initial} is above target {target}")
     if rate is not None:
         number("rate", rate)
@@ -137,14 +142,16 @@ def pwt_schedule(*, target: float, epochs: int, rate: float | None, initial: flo
         raise ConfigError(f"rate: the {schedule} schedule is set by reach, not by a rate per epoch")
     if prune_every_steps is not None and every != 1:
         raise ConfigError("prune_every_steps: pruning every K steps replaces --every (Mod-N epochs); drop one")
-    if target <= initial:
+    if target <= start and not algorithm1:
         return
     if every > epochs:
         raise ConfigError(f"every: pruning every {every} epochs never prunes in {epochs} epochs")
     plan = pwt_plan(target=target, epochs=epochs, rate=rate, initial=initial, every=every, reach=reach,
-                    shape=schedule or "linear")
+                    shape=schedule or "linear", algorithm1=algorithm1)
     if plan.last_epoch > epochs:
-        raise ConfigError(f"rate: at {rate:g} per epoch from {initial:g}, pwt reaches its target {target:g} after "
+        pace = f"at {rate:g} per epoch" if rate is not None else "one rate per epoch"
+        start_text = f"from {start:g} at the first epoch end (Algorithm 1)" if algorithm1 else f"from {start:g}"
+        raise ConfigError(f"rate: {pace} {start_text}, pwt reaches its target {target:g} after "
                           f"epoch {plan.last_epoch}, beyond the {epochs} epochs; raise --rate or --epochs")
 
 

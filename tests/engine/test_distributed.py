@@ -48,7 +48,7 @@ def _worker(rank: int, store: str, criterion: str, out: str) -> None:
                           nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     ddp = wrap(model, torch.device("cpu"))
-    method = pwt(target=0.75, epochs=3, criterion=criterion, seed=5)
+    method = pwt(target=0.75, epochs=3, criterion=criterion, seed=5, recipe="paper", scope="layer")
     generator = torch.Generator().manual_seed(100 + rank)  # each rank sees different data
     masks = []
     with method.attached(model, optimizer):
@@ -92,7 +92,7 @@ def _compaction_worker(rank: int, store: str, out: str) -> None:
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 2))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-3)
     ddp = wrap(model, torch.device("cpu"))
-    method = pwt(target=0.5, epochs=2, criterion="l1")
+    method = pwt(target=0.5, epochs=2, criterion="l1", recipe="paper", scope="layer")
     generator = torch.Generator().manual_seed(100 + rank)  # each rank sees different data
     method.attach(model, optimizer)
     for epoch in range(3):

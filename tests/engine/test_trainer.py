@@ -77,7 +77,7 @@ def test_a_pruning_event_is_prune_compact_reattach_rewrap_and_leaves_a_plain_net
 
     monkeypatch.setattr(tp.DependencyGraph, "build_dependency", counted)
     config = TrainConfig.of(model="vgg16", width=0.0625, dataset="demo", subset=64, epochs=2, batch_size=32,
-                         method="pwt", recipe="paper", criterion="l1", target=0.5, seed=1, device="cpu")
+                         method="pwt", recipe="paper", scope="layer", criterion="l1", target=0.5, seed=1, device="cpu")
     parts = build(config)
     convs = [m for m in parts.model.modules() if isinstance(m, nn.Conv2d)]
     widths = [c.out_channels for c in convs]

@@ -33,7 +33,7 @@ def test_callback_prunes_on_schedule_and_keeps_filters_zero(tmp_path):
     data = torch.utils.data.TensorDataset(torch.randn(32, 1, 6, 6), torch.randint(0, 2, (32,)))
     loader = torch.utils.data.DataLoader(data, batch_size=8)
     module = TinyModule()
-    callback = PruningCallback(pwt(target=0.5, epochs=2))
+    callback = PruningCallback(pwt(target=0.5, epochs=2, recipe="paper", scope="layer"))
     trainer = lightning.Trainer(max_epochs=2, callbacks=[callback], accelerator="cpu", logger=False,
                                 enable_checkpointing=False, enable_progress_bar=False,
                                 enable_model_summary=False, default_root_dir=tmp_path)

@@ -16,9 +16,12 @@ def net():
 
 METHODS = {
     "dense": dense,
-    "pwt": lambda: pwt(target=0.5, epochs=3),
+    "pwt": lambda: pwt(target=0.5, epochs=3, recipe="paper"),
     "ra": lambda: ra(range_=1.0, epsilon=0.1, partition="none"),
 }
+# after drive's 2 epochs: pwt's Algorithm 1 at 1/6 per epoch of 8 filters: ceil(8/3) = 3 pruned; RA and
+# dense remove no whole filter
+EXPECTED_FRACTION = {"dense": 0.0, "pwt": 3 / 8, "ra": 0.0}
 
 
 def drive(method, model, optimizer, epochs=2, steps=2):
@@ -41,6 +44,9 @@ def test_events_in_order_pass(name):
     with method.attached(model, optimizer):
         drive(method, model, optimizer)
         assert method.iteration == 4
+        assert method.pruned_filter_fraction() == pytest.approx(EXPECTED_FRACTION[name])
+        if name == "ra":  # RA masks weights after every step: the first conv lost some
+            assert 0 < float(model[0].weight_mask.float().mean()) < 1
     with method.attached(model, optimizer):  # a new attach is a new run: epochs start at 0 again
         drive(method, model, optimizer, epochs=1)
 
@@ -102,7 +108,7 @@ def test_loops_without_on_epoch_begin_still_work():
         method.on_epoch_end(0)
         method.on_step_end()
         method.on_epoch_end(1)
-    other = pwt(target=0.5, epochs=3)
+    other = pwt(target=0.5, epochs=3, recipe="paper")
     with other.attached(net()):
         for epoch in range(3):
             other.on_epoch_end(epoch)
@@ -111,7 +117,7 @@ def test_loops_without_on_epoch_begin_still_work():
 
 def test_reattach_keeps_the_epoch_position():
     model = net()
-    method = pwt(target=0.5, epochs=3)
+    method = pwt(target=0.5, epochs=3, recipe="paper")
     with method.attached(model, torch.optim.SGD(model.parameters(), lr=0.1)):
         method.on_epoch_begin(0)
         method.on_epoch_end(0)

@@ -43,7 +43,7 @@ def test_pwt_l1_follows_the_schedule_and_prunes_lowest_l1():
     set_filter_l1(net[0], [0.4, 0.1, 0.3, 0.2])
     set_filter_l1(net[3], [0.9, 0.8, 0.7, 0.6, 0.5, 0.45])
     opt = torch.optim.Adam(net.parameters())
-    method = pwt(target=0.5, epochs=5, criterion="l1", scope="global")  # 10% per epoch of 10 filters
+    method = pwt(target=0.5, epochs=5, recipe="paper", criterion="l1", scope="global")  # 10% per epoch of 10
     with method.attached(net, opt):
         event = method.on_epoch_end(0)
         assert event.filters_pruned == 1 and method.pruned_filter_fraction() == pytest.approx(0.1)
@@ -58,7 +58,7 @@ def test_pwt_l1_follows_the_schedule_and_prunes_lowest_l1():
 
 def test_layer_scope_prunes_each_layer_to_the_fraction():
     net = conv_net()
-    method = pwt(target=0.5, epochs=1, scope="layer")
+    method = pwt(target=0.5, epochs=1, recipe="paper", scope="layer")
     with method.attached(net, torch.optim.SGD(net.parameters(), lr=0.1)):
         method.on_epoch_end(0)
     assert int((~net[0].filter_mask).sum()) == 2 and int((~net[3].filter_mask).sum()) == 3
@@ -67,7 +67,7 @@ def test_layer_scope_prunes_each_layer_to_the_fraction():
 def test_random_criterion_is_seeded():
     def pruned(seed):
         net = conv_net()
-        method = pwt(target=0.5, epochs=1, criterion="random", seed=seed)
+        method = pwt(target=0.5, epochs=1, recipe="paper", criterion="random", scope="layer", seed=seed)
         with method.attached(net):
             method.on_epoch_end(0)
         return torch.cat([net[0].filter_mask, net[3].filter_mask]).tolist()
@@ -77,20 +77,24 @@ def test_random_criterion_is_seeded():
 
 
 def test_mean_activation_uses_the_whole_epoch():
-    net = conv_net()
-    method = pwt(target=0.2, epochs=1, criterion="mean-activation", scope="global")
-    opt = torch.optim.SGD(net.parameters(), lr=0.0)
-    with method.attached(net, opt):
-        method.on_epoch_begin(0)
+    """1x1 convs on constant images: conv 0's filters (weights 1, 2, -1, 0.5, no bias) give post-ReLU
+    means 1, 2, 0, 0.5 on an image of ones and 0, 0, 3, 0 on an image of -3s: 0.5, 1, 1.5, 0.25 over
+    the epoch, so filter 3 is the lowest (filter 2 after the first batch alone; filter 2 as well if
+    the batch of 100s before the epoch counted: 33.7, 67.3, 1, 16.8)."""
+    net = nn.Sequential(nn.Conv2d(1, 4, 1, bias=False), nn.ReLU(), nn.Conv2d(4, 2, 1), nn.Flatten(), nn.LazyLinear(2))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([1.0, 2.0, -1.0, 0.5]).view(4, 1, 1, 1))
+    net(torch.zeros(1, 1, 2, 2))
+    method = pwt(target=0.25, epochs=1, recipe="paper", criterion="mean-activation", scope="layer")
+    with method.attached(net, torch.optim.SGD(net.parameters(), lr=0.0)):
         net.train()
-        for _ in range(3):
-            net(torch.randn(4, 1, 5, 5))
-        counts = list(method.activations.counts)
-        assert counts == [3 * 4 * 25, 3 * 4 * 25]
-        expected = torch.cat(method.activations.means()).argsort()[:2]
+        net(torch.full((2, 1, 2, 2), 100.0))  # before the epoch: not counted
+        method.on_epoch_begin(0)
+        net(torch.ones(2, 1, 2, 2))
+        net(torch.full((2, 1, 2, 2), -3.0))
+        assert method.activations.counts[0] == 2 * 2 * 2 * 2
         method.on_epoch_end(0)
-    mask = torch.cat([net[0].filter_mask, net[3].filter_mask])
-    assert sorted((~mask).nonzero().flatten().tolist()) == sorted(expected.tolist())
+    assert net[0].filter_mask.tolist() == [True, True, True, False]
 
 
 def test_prt_prunes_exactly_at_its_epoch():
@@ -117,11 +121,11 @@ def test_events_out_of_order_fail_clearly():
 
 def test_state_dict_round_trip_keeps_original_filter_counts():
     net = conv_net()
-    method = pwt(target=0.5, epochs=2)
+    method = pwt(target=0.5, epochs=2, recipe="paper", scope="layer")
     with method.attached(net):
         method.on_epoch_end(0)
         state = method.state_dict()
-    other = pwt(target=0.5, epochs=2)
+    other = pwt(target=0.5, epochs=2, recipe="paper", scope="layer")
     other.load_state_dict(state)
     assert other.original_filters() == {"0": 4, "3": 6}
 
@@ -131,7 +135,7 @@ def test_pruning_every_k_steps_follows_the_schedule_by_iteration_and_reports_onc
     37.5% after 15, 50% after 20; one event per epoch holding that epoch's prunes."""
     net = conv_net()  # 10 filters: 4 + 6
     opt = torch.optim.Adam(net.parameters())
-    method = pwt(target=0.5, epochs=2, prune_every_steps=5, steps_per_epoch=10, scope="global")
+    method = pwt(target=0.5, epochs=2, recipe="paper", prune_every_steps=5, steps_per_epoch=10, scope="global")
     fractions, events = [], []
     with method.attached(net, opt):
         for epoch in range(2):
@@ -156,7 +160,7 @@ def test_cubic_reach_schedule_prunes_early_and_then_leaves_the_network_alone():
         torch.manual_seed(0)
         net = nn.Sequential(nn.Conv2d(1, 40, 3), nn.Flatten(), nn.LazyLinear(2))
         net(torch.zeros(1, 1, 4, 4))
-        method = pwt(target=0.5, epochs=4, reach=0.5, schedule=shape)
+        method = pwt(target=0.5, epochs=4, recipe="paper", reach=0.5, schedule=shape)
         with method.attached(net, torch.optim.Adam(net.parameters())):
             return [(method.on_epoch_end(e), method.pruned_filter_fraction())[1] for e in range(4)]
 

@@ -189,6 +189,8 @@ def summarize(config: TrainConfig, trainer: Trainer, params_dense: int, train_se
         # the method's filter criterion and target, where it has them
         "criterion": getattr(config.method_config, "criterion", None),
         "target": getattr(config.method_config, "target", None),
+        # each setting that departs from the method's paper (empty: as written there)
+        "departures": list(config.spec.departures(config.method_config, config)),
         "final_test_accuracy": history[-1]["test_accuracy"],
         "best_test_accuracy": max(r["test_accuracy"] for r in history),
         "pruned_filter_fraction": trainer.method.pruned_filter_fraction(),

@@ -5,7 +5,7 @@ No algorithm lives here: every decision is the method's. Usage::
     from intrain.methods import pwt
     from intrain.integrations.lightning import PruningCallback
 
-    trainer = lightning.Trainer(max_epochs=10, callbacks=[PruningCallback(pwt(target=0.5, epochs=10))])
+    trainer = lightning.Trainer(max_epochs=10, callbacks=[PruningCallback(pwt(target=0.5, epochs=10, steps_per_epoch=len(loader)))])
 
 The callback attaches the method to the LightningModule and its (single) optimizer when fitting
 starts, reports every optimizer step and epoch end, and saves the method's state in Lightning

@@ -59,7 +59,7 @@ class FilterPruning(PruningMethod):
         every_steps: tuple[int, int, Progress] | None = None,
     ) -> None:
         super().__init__()
-        filter_pruning_arguments(criterion, scope, include_linear, seed)
+        filter_pruning_arguments(criterion, scope, include_linear, seed, scopes=validation.PWT_SCOPES)
         self.schedule = schedule
         # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
         self.every_steps = every_steps
@@ -262,10 +262,7 @@ class FilterPruning(PruningMethod):
         unit_scores = [torch.stack([scores[i] for i in g]).mean(dim=0) for g in groups]
         unit_kept = [torch.stack([kept[i] for i in g]).any(dim=0) for g in groups]
         originals = [self._original[self.layers[g[0]].name] for g in groups]
-        if self.scope == "layer":
-            chosen = [_layer_choice(s, k, o, fraction) for s, k, o in zip(unit_scores, unit_kept, originals)]
-        else:
-            chosen = _global_choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups])
+        chosen = self._choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups], epoch)
         pruned = 0
         for group, idx in zip(groups, chosen):
             for i in group:
@@ -276,6 +273,18 @@ class FilterPruning(PruningMethod):
         self._mask_gradients(self.layers)
         self._mask_gradients(self.followers)
         return pruned
+
+    def _choice(self, scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
+                weights: list[int], epoch: int) -> list[torch.Tensor]:
+        """Per unit, the indices to prune: by ``scope`` (``paper``: the criterion's algorithm in the
+        paper, Algorithm 1 for l1, 2 for mean-activation, 3 for random)."""
+        if self.scope == "layer" or (self.scope == "paper" and self.criterion == "mean-activation"):
+            choose = _layer_choice if self.scope == "layer" else _one_per_layer_choice
+            return [choose(s, k, o, fraction) for s, k, o in zip(scores, kept, originals)]
+        if self.scope == "paper" and self.criterion == "random":
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            return _layer_then_filter_choice(kept, originals, fraction, weights, generator)
+        return _global_choice(scores, kept, originals, fraction, weights)
 
     # ------------------------------------------------------------------ reporting and state
     def original_filters(self) -> dict[str, int]:
@@ -306,10 +315,11 @@ class FilterPruning(PruningMethod):
             self._mask_gradients(self.followers)
 
 
-def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any) -> None:
+def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any,
+                             scopes: tuple[str, ...] = validation.SCOPES) -> None:
     """The settings every filter-pruning method shares, checked as ``intrain train`` checks them."""
     validation.choice("criterion", criterion, validation.CRITERIA)
-    validation.choice("scope", scope, validation.SCOPES)
+    validation.choice("scope", scope, scopes)
     validation.flag("include_linear", include_linear)
     validation.seed(seed)
 
@@ -346,6 +356,35 @@ def _layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fracti
     return candidates[order[:wanted]]
 
 
+def _one_per_layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fraction: float) -> torch.Tensor:
+    """PWT's Algorithm 2: the layer's lowest-scored kept filter, while the layer is below ``fraction``
+    of its original filters (keeps >= 1)."""
+    if original - int(kept.sum()) >= min(_required(original, fraction), original - 1):
+        return torch.empty(0, dtype=torch.long)
+    candidates = kept.nonzero().flatten()
+    return candidates[torch.argsort(score[candidates], stable=True)[:1]]
+
+
+def _layer_then_filter_choice(kept: list[torch.Tensor], originals: list[int], fraction: float, weights: list[int],
+                              generator: torch.Generator) -> list[torch.Tensor]:
+    """PWT's Algorithm 3: until ``fraction`` of all filters are pruned, draw a layer uniformly, then
+    one of its kept filters uniformly (a layer down to one filter is not drawn: never empties a layer).
+    ``weights`` as in :func:`_global_choice`."""
+    total = sum(o * w for o, w in zip(originals, weights))
+    wanted = _required(total, fraction) - sum((o - int(k.sum())) * w for o, k, w in zip(originals, kept, weights))
+    remaining = [k.nonzero().flatten().tolist() for k in kept]
+    chosen: list[list[int]] = [[] for _ in kept]
+    while wanted > 0:
+        open_layers = [i for i, r in enumerate(remaining) if len(r) > 1]
+        if not open_layers:
+            break
+        layer = open_layers[int(torch.randint(len(open_layers), (1,), generator=generator))]
+        position = int(torch.randint(len(remaining[layer]), (1,), generator=generator))
+        chosen[layer].append(remaining[layer].pop(position))
+        wanted -= weights[layer]
+    return [torch.tensor(c, dtype=torch.long) for c in chosen]
+
+
 def _global_choice(
     scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
     weights: list[int] | None = None,
@@ -379,12 +418,26 @@ class FilterSettings(MethodConfig):
     """What every filter-pruning method of this module (pwt, prt) shares."""
 
     criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation or random"})
-    scope: str = field(default="layer", metadata={"help": "rank filters per layer or globally: layer, global"})
+    scope: str | None = field(default=None, metadata={
+        "help": "layer (each layer pruned to the fraction) or global (one ranking over the network: the paper's "
+                "Algorithm 1 for l1); pwt also paper (each criterion as its algorithm in the paper: l1 global, "
+                "mean-activation one filter per layer per epoch, random a layer then a filter). Default: layer; "
+                "pwt: the recipe's (paper: paper, recommended: layer)"})
     include_linear: bool = field(default=False, metadata={"help": "also prune output neurons of hidden linear layers"})
 
     def validate(self) -> None:
         validation.choice("criterion", self.criterion, validation.CRITERIA)
-        validation.choice("scope", self.scope, validation.SCOPES)
+        if self.scope is None:  # PWT: the recipe's (PWTConfig.default_scope); others rank per layer
+            object.__setattr__(self, "scope", self.default_scope)
+        if self.scope is not None:
+            validation.choice("scope", self.scope, self.scopes)
+
+    scopes = validation.SCOPES  # the scopes this method takes (a class attribute, not a setting)
+
+    @property
+    def default_scope(self) -> str | None:
+        """The scope when not given (None: left unset, for a later default such as PWT's recipe)."""
+        return "layer"
 
 
 def filter_label(name: str, summary: dict, config: dict) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import validation
 from ..errors import ConfigError
-from ..schedules import SHAPES, lr_factor, pwt_plan
+from ..schedules import SHAPES, algorithm1_settings, lr_factor, pwt_plan
 from .filter_pruning import FilterPruning, FilterSettings, filter_label, filter_pruning_arguments
 from .registry import MethodSpec, RunContext, register
 
@@ -27,55 +27,76 @@ def pwt(
     *,
     target: float,
     epochs: int,
+    recipe: str = "recommended",
     rate: float | None = None,
-    initial: float = 0.0,
+    initial: float | None = None,
     every: int = 1,
     reach: float | None = None,
-    schedule: str = "linear",
+    schedule: str | None = None,
     prune_every_steps: int | None = None,
     steps_per_epoch: int | None = None,
     criterion: str = "l1",
-    scope: str = "layer",
+    scope: str | None = None,
     include_linear: bool = False,
     seed: int = 0,
 ) -> FilterPruning:
-    """PWT. The paper's schedule by default: ``initial`` growing by ``rate`` per epoch (default
-    ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N, the events counted
-    back from the epoch that reaches the target).
+    """PWT with ``intrain train --method pwt``'s settings and defaults (:class:`PWTConfig`).
 
-    Beyond the paper: ``reach`` (a fraction of ``epochs``) reaches the target earlier and leaves the
-    rest of training at the final size; ``schedule="cubic"`` is Zhu & Gupta's gradual schedule;
-    ``prune_every_steps=K`` prunes every K optimizer steps (``steps_per_epoch`` needed), the
-    schedule interpolated by iteration, so the same target is reached in many small steps.
+    ``recipe`` fills ``schedule``, ``reach``, ``prune_every_steps`` and ``scope`` when not given:
+    ``recommended`` (the default, as on the command line): cubic, the target after 60% of the
+    epochs, a prune every 6 optimizer steps (``steps_per_epoch`` needed: the batches per epoch),
+    per-layer ranking; ``paper``: the PWT paper's Algorithms 1-3 as written: a linear schedule,
+    ``initial`` at the first epoch end (default ``rate``) and ``rate`` more after each epoch (default:
+    the target at the last epoch), at epoch ends, ``scope="paper"`` (l1: one ranking over the
+    network; mean-activation: one filter per layer per epoch; random: a layer, then a filter).
+    ``every`` prunes every N-th epoch (Mod-N, the events counted back from the epoch that reaches
+    the target).
 
     Arguments are checked here as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`),
     a schedule that never reaches ``target`` within ``epochs`` included.
     """
-    filter_pruning_arguments(criterion, scope, include_linear, seed)
-    validation.pwt_schedule(target=target, epochs=epochs, rate=rate, initial=initial, every=every, reach=reach,
-                            schedule=schedule, prune_every_steps=prune_every_steps)
-    plan = pwt_plan(target=target, epochs=epochs, rate=rate, initial=initial, every=every, reach=reach,
-                    shape=schedule)
+    c = PWTConfig(target=target, initial=initial, rate=rate, every=every, recipe=recipe, reach=reach,
+                  schedule=schedule, prune_every_steps=prune_every_steps, criterion=criterion, scope=scope,
+                  include_linear=include_linear)
+    filter_pruning_arguments(criterion, c.effective_scope, include_linear, seed, scopes=validation.PWT_SCOPES)
+    validation.whole("epochs", epochs)
+    validation.at_least("epochs", epochs, 1)
+    _check_settings(c, epochs)
+    plan = c.plan(epochs)
+    if c.algorithm2:  # one filter per layer at every epoch end, up to the target in each layer
+        return FilterPruning(lambda epochs_done: target if epochs_done > 0 else 0.0, criterion=criterion,
+                             scope="paper", include_linear=include_linear, seed=seed)
     every_steps = None
-    if prune_every_steps is not None:
-        if steps_per_epoch is None:
-            raise ConfigError("steps_per_epoch: prune_every_steps needs the number of batches per epoch")
-        validation.whole("steps_per_epoch", steps_per_epoch)
-        validation.at_least("steps_per_epoch", steps_per_epoch, 1)
-        every_steps = (prune_every_steps, steps_per_epoch, plan.at)
-    return FilterPruning(plan.after_epoch, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
-                         every_steps=every_steps)
+    k = c.schedule_settings["prune_every_steps"]
+    if k is not None:
+        if steps_per_epoch is not None:
+            validation.whole("steps_per_epoch", steps_per_epoch)
+            validation.at_least("steps_per_epoch", steps_per_epoch, 1)
+        every_steps = (k, steps_per_epoch or 1, plan.at if steps_per_epoch else _needs_steps(k, c.recipe))
+    return FilterPruning(plan.after_epoch, criterion=criterion, scope=c.effective_scope,
+                         include_linear=include_linear, seed=seed, every_steps=every_steps)
+
+
+def _needs_steps(k: int, recipe: str):
+    """The progress schedule of a method built without ``steps_per_epoch``: a one-line ConfigError
+    when first used (pruning by steps needs the batches per epoch; pruning by hand does not)."""
+    def progress(epochs_done: float) -> float:
+        raise ConfigError(f"steps_per_epoch: pwt prunes every {k} optimizer steps (recipe {recipe}) and needs the "
+                          "number of batches per epoch: pwt(..., steps_per_epoch=len(train_loader)), or "
+                          "recipe='paper' (epoch ends)")
+    return progress
 
 
 # ---------------------------------------------------------------------- the registry's entry
-# PWT's schedule settings when not given: the paper's, and intrain's recommendation (measured on
-# benchmarks/pwt_protocol.py: see benchmarks/README.md)
+# PWT's settings when not given: the paper's (Algorithms 1-3 as written), and intrain's recommendation
+# (measured on benchmarks/pwt_protocol.py: see benchmarks/README.md)
 PWT_RECIPES = {
-    "paper": {"schedule": "linear", "reach": 1.0, "prune_every_steps": None},
-    "recommended": {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6},
+    "paper": {"schedule": "linear", "reach": 1.0, "prune_every_steps": None, "scope": "paper"},
+    "recommended": {"schedule": "cubic", "reach": 0.6, "prune_every_steps": 6, "scope": "layer"},
 }
 DEFAULT_RECIPE = "recommended"  # measured: benchmarks/README.md, "PWT protocol"
 LATE_PRUNE_LR_FACTOR = 0.25  # below this share of the initial learning rate, a last prune is flagged
+ALGORITHM2_FIXED = ("rate", "initial", "reach", "schedule", "prune_every_steps")  # Algorithm 2 has no schedule
 
 
 @dataclass(frozen=True)
@@ -83,12 +104,16 @@ class PWTConfig(FilterSettings):
     """PWT's settings (see :func:`pwt`): the target and the schedule that reaches it."""
 
     target: float = field(default=0.5, metadata={"help": "fraction of filters pruned at the end, in [0, 1)"})
-    initial: float = field(default=0.0, metadata={"help": "fraction pruned at the first pruning event"})
-    rate: float | None = field(default=None, metadata={"help": "fraction added per epoch (default target/epochs)"})
+    initial: float | None = field(default=None, metadata={
+        "help": "recipe paper (Algorithm 1): the fraction pruned at the first epoch end (default: rate); "
+                "otherwise the fraction the schedule grows from (default 0)"})
+    rate: float | None = field(default=None, metadata={
+        "help": "fraction added per epoch (default: the target at the last epoch)"})
     every: int = field(default=1, metadata={"help": "prune every N-th epoch (Mod-N), N x rate at a time"})
     recipe: str = field(default=DEFAULT_RECIPE, metadata={
-        "help": "defaults of --schedule/--reach/--prune-every-steps: paper (linear, 1, epoch ends) or recommended "
-                "(cubic, 0.6, 6)"})
+        "help": "defaults of --schedule/--reach/--prune-every-steps/--scope: paper (the PWT paper's Algorithms "
+                "1-3 as written: linear, 1, epoch ends, scope paper) or recommended (intrain's, the default: cubic, "
+                "0.6, every 6 steps, scope layer)"})
     reach: float | None = field(default=None, metadata={
         "help": "reach the target after this fraction of the epochs (the paper: 1)"})
     schedule: str | None = field(default=None, metadata={
@@ -96,13 +121,42 @@ class PWTConfig(FilterSettings):
     prune_every_steps: int | None = field(default=None, metadata={
         "help": "prune every K optimizer steps, the schedule interpolated by iteration (default: at epoch ends)"})
 
+    scopes = validation.PWT_SCOPES
+
+    @property
+    def default_scope(self) -> str | None:
+        return None  # the recipe's: effective_scope
+
     def validate(self) -> None:
         super().validate()
         validation.choice("recipe", self.recipe, tuple(PWT_RECIPES))
         if self.schedule is not None:
             validation.choice("schedule", self.schedule, SHAPES)
         validation.fraction("target", self.target)
-        validation.fraction("initial", self.initial)
+        if self.initial is not None:
+            validation.fraction("initial", self.initial)
+        if self.algorithm2:
+            given = [name for name in ALGORITHM2_FIXED if getattr(self, name) is not None]
+            if given or self.every != 1:
+                name = given[0] if given else "every"
+                raise ConfigError(f"{name}: mean-activation with scope paper (Algorithm 2) prunes one filter per layer "
+                                  f"at every epoch end, up to the target in each layer; drop --{name.replace('_', '-')} "
+                                  "or choose --scope layer/global")
+
+    @property
+    def effective_scope(self) -> str:
+        """``scope`` as used: the value given, else the recipe's."""
+        return self.scope or PWT_RECIPES[self.recipe]["scope"]
+
+    @property
+    def algorithm2(self) -> bool:
+        """Mean-activation as the paper's Algorithm 2: one filter per layer per epoch, no schedule."""
+        return self.effective_scope == "paper" and self.criterion == "mean-activation"
+
+    @property
+    def algorithm1(self) -> bool:
+        """Whether the schedule is Algorithm 1's (recipe paper, linear): ``initial`` at the first epoch end."""
+        return self.recipe == "paper" and self.schedule_settings["schedule"] == "linear" and not self.algorithm2
 
     @property
     def schedule_settings(self) -> dict[str, Any]:
@@ -117,34 +171,54 @@ class PWTConfig(FilterSettings):
             else (None if self.every > 1 else recipe["prune_every_steps"]),
         }
 
+    def start(self, epochs: int) -> float:
+        """``initial`` as used: given, else Algorithm 1's (one rate) or 0."""
+        if self.algorithm1:
+            return algorithm1_settings(target=self.target, epochs=epochs, rate=self.rate, initial=self.initial,
+                                       reach=self.schedule_settings["reach"])[0]
+        return self.initial if self.initial is not None else 0.0
+
     def pruning_rate(self, epochs: int) -> float:
-        """Fraction added per epoch by a linear schedule: ``rate``, else ``target / (reach * epochs)``."""
+        """Fraction added per epoch by a linear schedule: ``rate``, else the rate that reaches the target
+        at ``reach`` of the epochs (Algorithm 1: from ``initial`` at the first epoch end)."""
         if self.rate is not None:
             return self.rate
-        return (self.target - self.initial) / (epochs * self.schedule_settings["reach"])
+        if self.algorithm1:
+            return algorithm1_settings(target=self.target, epochs=epochs, initial=self.initial,
+                                       reach=self.schedule_settings["reach"])[1]
+        return (self.target - self.start(epochs)) / (epochs * self.schedule_settings["reach"])
 
     def plan(self, epochs: int):
         """The schedule of pruned fractions over ``epochs`` (:class:`~intrain.schedules.PruneSchedule`)."""
         settings = self.schedule_settings
         return pwt_plan(target=self.target, epochs=epochs, rate=self.rate, initial=self.initial, every=self.every,
-                        reach=settings["reach"], shape=settings["schedule"])
+                        reach=settings["reach"], shape=settings["schedule"], algorithm1=self.algorithm1)
+
+
+def _check_settings(c: PWTConfig, epochs: int) -> None:
+    validation.pwt_schedule(target=c.target, epochs=epochs, rate=c.rate, initial=c.initial, every=c.every,
+                            reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps,
+                            algorithm1=c.algorithm1)
 
 
 def _check(c: PWTConfig, run) -> None:
-    validation.pwt_schedule(target=c.target, epochs=run.epochs, rate=c.rate, initial=c.initial, every=c.every,
-                            reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps)
+    _check_settings(c, run.epochs)
 
 
 def _resolve(c: PWTConfig, run) -> PWTConfig:
-    """The recipe's settings written out; a linear schedule as its rate per epoch."""
+    """The recipe's settings written out, the scope and start included; a linear schedule as its rate
+    per epoch."""
+    if c.algorithm2:
+        return dataclasses.replace(c, scope="paper")
     settings = dict(c.schedule_settings)
     if settings["schedule"] == "linear" and 0 < c.pruning_rate(run.epochs) < 1:
         settings.update(rate=c.pruning_rate(run.epochs), reach=None)
-    return dataclasses.replace(c, **settings)
+    return dataclasses.replace(c, **settings, scope=c.effective_scope, initial=c.start(run.epochs))
 
 
 def _last_prune_epoch(c: PWTConfig, run) -> int | None:
-    return None if c.target == 0 else c.plan(run.epochs).last_epoch
+    """None when never, or not known ahead (Algorithm 2: its pace depends on the layers' sizes)."""
+    return None if c.target == 0 or c.algorithm2 else c.plan(run.epochs).last_epoch
 
 
 def _advisories(c: PWTConfig, run) -> list[str]:
@@ -168,13 +242,47 @@ def _label(summary: dict, config: dict) -> str:
     return text + (f" Mod{config['every']}" if (config.get("every") or 1) > 1 else "")
 
 
+def departures(c: PWTConfig, run) -> list[str]:
+    """What this configuration does that the PWT paper's Algorithms 1-3 do not (empty: as written),
+    e.g. ``["cubic schedule", "reach 0.6", "every 6 steps", "per-layer ranking"]``."""
+    if c.algorithm2:
+        return ["hidden linear layers pruned too"] if c.include_linear else []
+    settings, notes = c.schedule_settings, []
+    if settings["schedule"] != "linear":
+        notes.append(f"{settings['schedule']} schedule")
+    if settings["reach"] is not None and settings["reach"] < 1 and settings["schedule"] != "linear":
+        notes.append(f"reach {settings['reach']:g}")
+    last = c.plan(run.epochs).last_epoch
+    if settings["schedule"] == "linear" and last < run.epochs:
+        notes.append(f"target at epoch {last} of {run.epochs}")
+    if settings["prune_every_steps"] is not None:
+        notes.append(f"every {settings['prune_every_steps']} steps")
+    if settings["schedule"] == "linear" and not c.algorithm1 and c.start(run.epochs) > 0:
+        notes.append("first prune at initial + rate")
+    notes += _scope_departures(c.criterion, c.effective_scope)
+    if c.include_linear:
+        notes.append("hidden linear layers pruned too")
+    return notes
+
+
+def _scope_departures(criterion: str, scope: str) -> list[str]:
+    if scope == "paper" or (scope == "global" and criterion == "l1"):
+        return []
+    if scope == "layer":
+        return ["per-layer draws" if criterion == "random" else "per-layer ranking"]
+    if criterion == "random":
+        return ["draws over all filters (not a layer, then a filter)"]
+    return ["global ranking to the schedule (not one filter per layer per epoch)"]
+
+
 def _build(c: PWTConfig, run: RunContext) -> FilterPruning:
-    return pwt(target=c.target, epochs=run.config.epochs, rate=c.rate, initial=c.initial, every=c.every,
-               **c.schedule_settings, steps_per_epoch=run.iterations_per_epoch, criterion=c.criterion,
-               scope=c.scope, include_linear=c.include_linear, seed=run.config.seed)
+    return pwt(target=c.target, epochs=run.config.epochs, recipe=c.recipe, rate=c.rate, initial=c.initial,
+               every=c.every, reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps,
+               steps_per_epoch=run.iterations_per_epoch, criterion=c.criterion, scope=c.scope,
+               include_linear=c.include_linear, seed=run.config.seed)
 
 
 SPEC = register(MethodSpec(
     "pwt", PWTConfig, _build, "pruning filters while training (Roy et al.): a schedule of pruned fractions",
     structured=True, check=_check, resolve=_resolve, last_prune_epoch=_last_prune_epoch, advisories=_advisories,
-    label=_label))
+    label=_label, departures=departures))

@@ -506,5 +506,27 @@ def _label(summary: dict, config: dict) -> str:
     return text + (f" δ={config.get('delta')}" if config.get("partition") == "sensitivity" else "")
 
 
+def departures(c: RAConfig, run) -> list[str]:
+    """What this configuration does that the RA paper does not (its Eq. 1 and Algorithm 1 with Caffe's
+    LeNet solver, whose lr policy is inv), e.g. ``["DNS band", "per-layer ranges", "masks frozen at 0.8"]``;
+    an initialisation other than intrain's default (the paper names none) is named too."""
+    notes = [text for text, departs in (
+        ("moments of signed weights", c.moments != "magnitude"),
+        ("moments over kept weights", c.moments_over != "all"),
+        ("thresholds fixed at class start", c.moments_at != "step"),
+        (f"{c.reinit} re-initialisation", c.reinit != "none"),
+        ("DNS band", c.hysteresis == "relative"),
+        (f"DNS update probability (gamma {c.update_gamma:g}, power {c.update_power:g})", c.update_gamma > 0),
+        ("per-layer ranges", bool(c.layer_ranges)),
+        (f"masks frozen at {c.freeze_masks_at:g}" if c.freeze_masks_at else "", c.freeze_masks_at is not None),
+        (f"thresholds ramped over {c.ramp_iterations} iterations", c.ramp_iterations is not None),
+        (f"pruning from iteration {c.first_class_at}", c.first_class_at > 0),
+        (f"{run.init} init", run.init != "he-normal"),
+        (f"{run.lr_schedule} lr", run.lr_schedule != "inv"),
+    ) if departs]
+    return notes
+
+
 SPEC = register(MethodSpec("ra", RAConfig, _build, "redundancy-aware training (Dong et al.): per-weight "
-                           "threshold pruning with hysteresis", cost_mode="nonzero", sparse_weights=True, label=_label))
+                           "threshold pruning with hysteresis", cost_mode="nonzero", sparse_weights=True, label=_label,
+                           departures=departures))

@@ -97,8 +97,9 @@ class MethodSpec:
     :class:`~intrain.config.TrainConfig`: ``check`` (settings that depend on the run, e.g. epochs),
     ``resolve`` (the settings with the defaults a reader or a resume depends on written out),
     ``last_prune_epoch``, ``advisories`` (one-line notes on valid but poor settings),
-    ``initial_seed`` (a seed for the initial weights other than the run's), and ``label(summary,
-    config)`` for reports (``config`` a flat dict of a run's config.yaml, maybe of an older version).
+    ``initial_seed`` (a seed for the initial weights other than the run's), ``departures`` (short
+    strings naming each setting that departs from the method's paper, for summary.json and report
+    labels; given the resolved configuration), and ``label(summary, config)`` for reports (``config`` a flat dict of a run's config.yaml, maybe of an older version).
     """
 
     name: str
@@ -116,6 +117,7 @@ class MethodSpec:
     advisories: Callable[[Any, "TrainConfig"], list[str]] = _no_notes
     initial_seed: Callable[[Any, "TrainConfig"], int | None] = _nothing
     label: Callable[[Mapping[str, Any], Mapping[str, Any]], str] | None = None
+    departures: Callable[[Any, "TrainConfig"], list[str]] = _no_notes
 
     def __post_init__(self) -> None:
         if not (isinstance(self.config, type) and issubclass(self.config, MethodConfig)):

@@ -194,10 +194,12 @@ def _slug(text: str) -> str:
 
 def describe_method(summary: dict[str, Any], config: dict[str, Any]) -> str:
     """A short name for the method and its settings, e.g. ``PWT-l1 80% Mod2`` or ``PRT-l1 80% @E4``
-    (the method's registry entry says; a method this version does not know goes by its name)."""
+    (the method's registry entry says; a method this version does not know goes by its name), then
+    what departs from the paper when the run's summary lists it (``PWT-l1 80% + cubic schedule, ...``)."""
     method = summary.get("method") or config.get("method") or "?"
     spec = registry.find(method)
-    return spec.label(summary, config) if spec is not None else method
+    text = spec.label(summary, config) if spec is not None else method
+    return text + (" + " + ", ".join(summary["departures"]) if summary.get("departures") else "")
 
 
 def is_baseline(method: str | None) -> bool:
