@@ -7,6 +7,7 @@ Bad input never shows a traceback: one line on stderr and exit status 2 (3 when 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from typing import Any, Sequence
 
@@ -91,11 +92,21 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--seed", "seed", _int, "random seed"),
     ("--device", "device", str, "auto, cpu, cuda, cuda:N"),
     ("--out", "out", str, "run directory (default runs/<model>-<dataset>-<method>-<time>)"),
-    ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default 224)"),
+    ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default: the model's fixed input size, e.g. 32 for resnet20, else 224)"),
     ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
     ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
 ]
 _PARSERS = {"int": _int, "float": _fraction, "str": str, "bool": bool}
+
+
+def with_default(text: str, key: str) -> str:
+    """``text`` with the run setting's default appended, unless the text already says it."""
+    from .config import TrainConfig
+
+    if "default" in text:
+        return text
+    default = next(f.default for f in dataclasses.fields(TrainConfig) if f.name == key)
+    return f"{text} (default {'none' if default is None else default})".replace("%", "%%")
 
 
 def method_flags() -> list[tuple[str, str, Any, str]]:
@@ -140,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train (and prune) one model")
     train.add_argument("--config", help="YAML file with the same keys as the flags (flags override it)")
     for flag, key, kind, text in RUN_FLAGS:
-        train.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=text)
+        train.add_argument(flag, dest=key, type=kind, default=argparse.SUPPRESS, help=with_default(text, key))
     methods = train.add_argument_group("method settings", "each used by the methods in brackets; a flag the chosen "
                                        "method does not use is refused")
     for flag, key, kind, text in method_flags():
@@ -151,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     compact = train.add_mutually_exclusive_group()
     compact.add_argument("--compact", dest="compact", action="store_true", default=argparse.SUPPRESS,
                          help="physically remove pruned filters after each pruning epoch")
-    compact.add_argument("--no-compact", dest="compact", action="store_false", default=argparse.SUPPRESS)
+    compact.add_argument("--no-compact", dest="compact", action="store_false", default=argparse.SUPPRESS,
+                         help="keep pruned filters in place, masked (default: --compact for methods that remove "
+                              "whole filters)")
     train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
                        help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
     # runtime-only options: how to run, not what the run is (not config keys, not in config.yaml)

@@ -206,7 +206,19 @@ class TrainConfig:
         steps = self.lr_schedule == "step" and self.lr_milestones is None
         return dataclasses.replace(
             self, method_config=own, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
+            image_size=self.folder_image_size,
             lr_step_epochs=self.step_epochs if steps else None, out=str(Path(self.out).expanduser().absolute()) if self.out else None)
+
+    @property
+    def folder_image_size(self) -> int | None:
+        """``dataset folder``: the crops' side used, ``image_size`` or else the model's fixed input size,
+        else 224 (``image_size`` as given for the other datasets, which refuse it)."""
+        if self.dataset != "folder":
+            return self.image_size
+        from .data.folder import DEFAULT_IMAGE_SIZE
+        from .models import model_entry
+
+        return self.image_size or model_entry(self.model).input_size or DEFAULT_IMAGE_SIZE
 
     @property
     def last_prune_epoch(self) -> int | None:

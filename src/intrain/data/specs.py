@@ -5,6 +5,8 @@ Nothing here touches the file system, so a model can be built for a dataset whos
 
 from __future__ import annotations
 
+import difflib
+
 from dataclasses import dataclass
 
 from intrain.errors import ConfigError
@@ -60,6 +62,6 @@ def dataset_spec(name: str) -> DatasetSpec:
     try:
         return _SPECS[name]
     except (KeyError, TypeError):
-        raise ConfigError(
-            f"unknown dataset {name!r}; choose one of: {', '.join(_SPECS)}"
-        ) from None
+        hint = difflib.get_close_matches(name, list(_SPECS), n=1) if isinstance(name, str) else []
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise ConfigError(f"unknown dataset {name!r}{suggestion}; choose one of: {', '.join(_SPECS)}") from None

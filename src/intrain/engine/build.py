@@ -164,9 +164,9 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
 def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device):
     """Spec and loaders of ``--dataset folder`` (:mod:`intrain.data.folder`): ``image_size`` defaults
     to the model's fixed input size, else 224."""
-    from ..data.folder import DEFAULT_IMAGE_SIZE, FolderLoader, scan_folder
+    from ..data.folder import FolderLoader, scan_folder
 
-    size = config.image_size or entry.input_size or DEFAULT_IMAGE_SIZE
+    size = config.folder_image_size
     if entry.input_size and size != entry.input_size:
         raise ConfigError(f"image_size: model {config.model} takes {entry.input_size}x{entry.input_size} "
                           f"images, got {size}; drop --image-size or pick another model")

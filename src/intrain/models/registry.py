@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 from numbers import Integral, Real
@@ -90,7 +91,9 @@ def model_entry(name: str) -> ModelEntry:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):  # TypeError: an unhashable name from a config file
-        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}, "
+        hint = difflib.get_close_matches(name, list_models(), n=1) if isinstance(name, str) else []
+        suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+        raise ConfigError(f"unknown model {name!r}{suggestion}; choose one of: {', '.join(list_models())}, "
                           "timm:NAME, torchvision:NAME") from None
 
 
