@@ -199,15 +199,22 @@ class FilterPruning(PruningMethod):
         if self.activations is not None:
             self.activations.reset()
 
-    def on_step_end(self) -> None:
+    def on_step_end(self) -> PruneEvent | None:
+        """With ``every_steps``, prune every K steps to the schedule's fraction at this iteration; the
+        event, when filters were pruned, is for a loop that compacts during the epoch
+        (:class:`~intrain.compactor.Compactor`): the epoch's event reports these prunes again."""
         super().on_step_end()
         if self.every_steps is None:
-            return
+            return None
         k, steps_per_epoch, progress = self.every_steps
-        if self.iteration % k == 0:
-            pruned, seconds = self._prune_if_behind(progress(self.iteration / steps_per_epoch), self.iteration)
-            self._epoch_pruned += pruned
-            self._epoch_seconds += seconds
+        if self.iteration % k:
+            return None
+        pruned, seconds = self._prune_if_behind(progress(self.iteration / steps_per_epoch), self.iteration)
+        self._epoch_pruned += pruned
+        self._epoch_seconds += seconds
+        if not pruned:
+            return None
+        return PruneEvent((self.iteration - 1) // steps_per_epoch, self.pruned_filter_fraction(), pruned, seconds)
 
     def on_epoch_end(self, epoch: int) -> PruneEvent | None:
         """Prune to the schedule's fraction after ``epoch + 1`` epochs; with ``every_steps``, also
