@@ -57,9 +57,13 @@ class FilterPruning(PruningMethod):
         include_linear: bool = False,
         seed: int = 0,
         every_steps: tuple[int, int, Progress] | None = None,
+        round_to: int = 1,
     ) -> None:
         super().__init__()
         filter_pruning_arguments(criterion, scope, include_linear, seed)
+        validation.whole("round_to", round_to)
+        validation.at_least("round_to", round_to, 1)
+        self.round_to = round_to  # pruned units keep a multiple of this many filters (methods/round_to.py)
         self.schedule = schedule
         # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
         self.every_steps = every_steps
@@ -273,6 +277,9 @@ class FilterPruning(PruningMethod):
             chosen = [_layer_choice(s, k, o, fraction) for s, k, o in zip(unit_scores, unit_kept, originals)]
         else:
             chosen = _global_choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups])
+        if self.round_to > 1:
+            chosen = _rounded_choice(chosen, unit_scores, unit_kept, originals, [len(g) for g in groups], fraction,
+                                     self.round_to)
         pruned = 0
         for group, idx in zip(groups, chosen):
             for i in group:
@@ -353,6 +360,23 @@ def _layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fracti
     return candidates[order[:wanted]]
 
 
+def _rounded_choice(chosen: list[torch.Tensor], scores: list[torch.Tensor], kept: list[torch.Tensor],
+                    originals: list[int], weights: list[int], fraction: float, round_to: int) -> list[torch.Tensor]:
+    """``chosen`` with every unit's kept count a multiple of ``round_to``
+    (:func:`~intrain.methods.round_to.rounded_kept`), its lowest-scored filters pruned."""
+    from .round_to import rounded_kept
+
+    current = [int(k.sum()) for k in kept]
+    wanted = [c - int(idx.numel()) for c, idx in zip(current, chosen)]
+    required = _required(sum(o * w for o, w in zip(originals, weights)), fraction)
+    targets = rounded_kept(wanted, current, originals, weights, round_to, required)
+    result = []
+    for score, k, c, target in zip(scores, kept, current, targets):
+        candidates = k.nonzero().flatten()
+        result.append(candidates[torch.argsort(score[candidates], stable=True)[:c - target]])
+    return result
+
+
 def _global_choice(
     scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
     weights: list[int] | None = None,
@@ -388,10 +412,14 @@ class FilterSettings(MethodConfig):
     criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation or random"})
     scope: str = field(default="layer", metadata={"help": "rank filters per layer or globally: layer, global"})
     include_linear: bool = field(default=False, metadata={"help": "also prune output neurons of hidden linear layers"})
+    round_to: int = field(default=1, metadata={
+        "help": "every pruned layer keeps a multiple of N filters (at least N; layers of at most N filters untouched)"})
 
     def validate(self) -> None:
         validation.choice("criterion", self.criterion, validation.CRITERIA)
         validation.choice("scope", self.scope, validation.SCOPES)
+        validation.whole("round_to", self.round_to)
+        validation.at_least("round_to", self.round_to, 1)
 
 
 def filter_label(name: str, summary: dict, config: dict) -> str:

@@ -38,6 +38,7 @@ def pwt(
     scope: str = "layer",
     include_linear: bool = False,
     seed: int = 0,
+    round_to: int = 1,
 ) -> FilterPruning:
     """PWT. The paper's schedule by default: ``initial`` growing by ``rate`` per epoch (default
     ``target / epochs``) up to ``target``, applied every ``every`` epochs (Mod-N, the events counted
@@ -46,7 +47,8 @@ def pwt(
     Beyond the paper: ``reach`` (a fraction of ``epochs``) reaches the target earlier and leaves the
     rest of training at the final size; ``schedule="cubic"`` is Zhu & Gupta's gradual schedule;
     ``prune_every_steps=K`` prunes every K optimizer steps (``steps_per_epoch`` needed), the
-    schedule interpolated by iteration, so the same target is reached in many small steps.
+    schedule interpolated by iteration, so the same target is reached in many small steps;
+    ``round_to=N``: every pruned layer keeps a multiple of N filters (:mod:`intrain.methods.round_to`).
 
     Arguments are checked here as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`),
     a schedule that never reaches ``target`` within ``epochs`` included.
@@ -64,7 +66,7 @@ def pwt(
         validation.at_least("steps_per_epoch", steps_per_epoch, 1)
         every_steps = (prune_every_steps, steps_per_epoch, plan.at)
     return FilterPruning(plan.after_epoch, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
-                         every_steps=every_steps)
+                         every_steps=every_steps, round_to=round_to)
 
 
 # ---------------------------------------------------------------------- the registry's entry
@@ -171,7 +173,7 @@ def _label(summary: dict, config: dict) -> str:
 def _build(c: PWTConfig, run: RunContext) -> FilterPruning:
     return pwt(target=c.target, epochs=run.config.epochs, rate=c.rate, initial=c.initial, every=c.every,
                **c.schedule_settings, steps_per_epoch=run.iterations_per_epoch, criterion=c.criterion,
-               scope=c.scope, include_linear=c.include_linear, seed=run.config.seed)
+               scope=c.scope, include_linear=c.include_linear, seed=run.config.seed, round_to=c.round_to)
 
 
 SPEC = register(MethodSpec(
