@@ -58,6 +58,9 @@ class TrainConfig:
     # xavier (Caffe's filler: uniform on +-sqrt(3/fan_in)), pytorch (PyTorch's default uniform)
     init: str = "he-normal"
     init_std: float = 0.01
+    # start from these weights instead (intrain.models.weights): a state dict, an intrain model.pt, a
+    # timm/torchvision checkpoint file; every key and shape must fit the model
+    init_from: str | None = None
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -188,7 +191,7 @@ class TrainConfig:
         """This configuration with every default a reader or a resume depends on written out: the
         absolute data folder (``$INTRAIN_DATA_DIR`` or ``./data`` when unset; none for ``demo``), the
         learning rate, the step schedule's interval, the method's own (e.g. PWT's recipe and rate),
-        compaction on or off, and an absolute ``out`` folder (the method's paths: its ``resolve``).
+        compaction on or off, an absolute ``init_from`` file and an absolute ``out`` folder (the method's paths: its ``resolve``).
         ``device`` stays as given (``auto`` resumes anywhere); the device used is in summary.json."""
         from .data.datasets import default_data_dir
 
@@ -198,7 +201,8 @@ class TrainConfig:
         own = self.spec.resolve(self.method_config, self)
         return dataclasses.replace(
             self, method_config=own, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
-            lr_step_epochs=self.step_epochs, out=str(Path(self.out).expanduser().absolute()) if self.out else None)
+            lr_step_epochs=self.step_epochs, out=str(Path(self.out).expanduser().absolute()) if self.out else None,
+            init_from=str(Path(self.init_from).expanduser().absolute()) if self.init_from else None)
 
     @property
     def last_prune_epoch(self) -> int | None:
@@ -362,7 +366,7 @@ def _validate(c: TrainConfig) -> None:
     _at_least("workers", c.workers, 0)
     if c.workers and c.dataset != "folder":
         raise ConfigError(f"workers: only dataset folder decodes images; {c.dataset} is held in memory, drop --workers")
-    for name in ("data_dir", "out"):
+    for name in ("data_dir", "out", "init_from"):
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")
 

@@ -17,6 +17,7 @@ from ..methods import PruningMethod
 from ..methods.registry import RunContext
 from ..models import create_model, model_entry
 from ..models.init import FILLERS
+from ..models.weights import load_initial_weights
 from ..schedules import lr_factor
 from .distributed import World
 
@@ -114,7 +115,8 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
 
     With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
     The method is built last (RA's probe phase runs then, unless ``saved_method_state``, the method's
-    state in a checkpoint being resumed, holds its result).
+    state in a checkpoint being resumed, holds its result), after ``init_from``'s weights are loaded
+    (not when resuming: the checkpoint's weights replace them).
     """
     device = resolve_device(config.device, world)
     check_precision(config, device)
@@ -141,6 +143,8 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
     model = apply_memory_format(make_model(config, spec).to(device), config)
     if init_seed is not None:
         torch.manual_seed(config.seed)
+    if config.init_from is not None and saved_method_state is None:  # a resumed run's come from its checkpoint
+        load_initial_weights(model, config.init_from, config.model)
     if config.dataset == "folder" or entry.external:  # sizes no registry entry vouches for
         check_input_size(model, config, train_loader.input_shape, device)
     optimizer = make_optimizer(config, model)
