@@ -93,6 +93,14 @@ def test_min_share_waits_until_enough_is_removable():
         Compactor(model, optimizer, method, min_share=1.5)
 
 
+def test_a_model_without_filter_masks_is_left_alone():
+    """Weight pruning (RA) or dense training under a compacting loop (the Lightning callback's default):
+    nothing to remove, and no example batch needed."""
+    model = tiny_net()
+    result = Compactor(model, None, pwt(target=0.5, epochs=1)).compact()
+    assert result.filters_removed == 0 and result.params_before == result.params_after == parameters(model)
+
+
 def test_weighted_cost_weighs_each_state_by_the_steps_it_trained():
     assert weighted_cost([(0, {"train_macs": 8.0})], 10) == {"train_macs": 8.0}
     assert weighted_cost([(0, {"train_macs": 8.0}), (4, {"train_macs": 3.0})], 10) == {"train_macs": 5.0}

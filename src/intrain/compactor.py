@@ -110,6 +110,9 @@ class Compactor:
     def compact(self) -> CompactionResult:
         """Compact now: remove, remap the optimizer, re-attach the method, re-wrap (steps 2-4)."""
         start = time.perf_counter()
+        if not masked_layers(self.model):  # no filter masks (weight pruning, dense): nothing to remove
+            params = sum(p.numel() for p in self.model.parameters())
+            return CompactionResult(params_before=params, params_after=params)
         example = self.example_inputs if self.example_inputs is not None else self.method.example_inputs
         if example is None:
             raise ConfigError("compaction traces the model with an example batch: give example_inputs, or run a "
