@@ -3,10 +3,10 @@
 Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``: with
 step-granular pruning and compaction, the network gets smaller during the epoch), let the method
 prune and, with compaction, make the pruned network smaller (:meth:`Trainer.prune`: prune, compact,
-re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`), re-estimate BatchNorm statistics after a prune (stale
-statistics make eval-mode accuracy collapse; training itself does not use them, so this costs
-evaluation time), evaluate on the test set, and hand a record of the epoch to the callbacks
-(history file, checkpoint).
+re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`), re-estimate BatchNorm statistics
+after a prune (stale statistics make eval-mode accuracy collapse; training itself does not use them,
+so this costs evaluation time), evaluate on the test set, and hand a record of the epoch to the
+callbacks (history file, checkpoint).
 
 After the last epoch the statistics are re-estimated whatever the method, dense included, and this
 counts as training time: the final model is the one users keep. Running averages lag behind weights
@@ -148,8 +148,9 @@ class Trainer:
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         # the epoch's training cost at its pruning state, taken before its first batch, and again after
         # every compaction during it (see _mark_cost)
-        self._cost_marks, self._cost_seconds = [], 0.0
+        self._cost_marks = []
         self._mark_cost(0)
+        self._cost_seconds = 0.0  # the marks taken during the epoch, not counted as its time
         lr = self.optimizer.param_groups[0]["lr"]  # the rate of the epoch's first step
         start = time.perf_counter()
         train_loss, train_accuracy = self.train_one_epoch(epoch)
