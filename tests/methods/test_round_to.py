@@ -63,3 +63,15 @@ def test_round_to_is_a_flag_of_the_filter_pruning_methods():
         TrainConfig.of(method="pwt", round_to=0)
     with pytest.raises(ConfigError, match="round_to"):
         pwt(target=0.5, epochs=1, round_to=2.5)
+
+
+def test_a_compacted_run_with_round_to_ends_with_multiples_of_n(tmp_path):
+    from intrain.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "100", "--batch-size", "50",
+                 "--epochs", "1", "--method", "pwt", "--target", "0.5", "--round-to", "8", "--device", "cpu",
+                 "--out", str(out), "--quiet"]) == 0
+    state = torch.load(out / "model.pt", weights_only=True)["model"]
+    # LeNet-5's 20 and 50 filters: 10 and 25 wanted, rounded to 8 and 24 (38 of 70 pruned >= 35)
+    assert state["conv1.weight"].shape[0] == 8 and state["conv2.weight"].shape[0] == 24
