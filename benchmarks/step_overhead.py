@@ -162,7 +162,7 @@ class TorchPruningTrainer(Trainer):
         before = self._filters()
         self.pruner.step()
         self.optimizer = make_optimizer(self.config, self.model)
-        self.wrapped = self.wrap(self.model)
+        self.compactor.wrapped = self.compactor.wrap(self.model)
         return PruneEvent(epoch, self.pruned_fraction(), before - self._filters(), time.perf_counter() - start)
 
 

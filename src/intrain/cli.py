@@ -72,6 +72,8 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
      "batches that re-estimate BatchNorm statistics after each prune and at the end (0: off)"),
     ("--init", "init", str, "initial conv/linear weights: he-normal (default), lecun-normal, gaussian, xavier (Caffe), pytorch (uniform)"),
     ("--init-std", "init_std", float, "std of --init gaussian (default 0.01)"),
+    ("--init-from", "init_from", str, "start from these weights: a state dict, an intrain model.pt, or a "
+                                      "timm/torchvision checkpoint file (every key and shape must fit the model)"),
     ("--epochs", "epochs", _int, "training epochs"),
     ("--batch-size", "batch_size", _int, "batch size"),
     ("--optimizer", "optimizer", str, "adam or sgd"),

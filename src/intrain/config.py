@@ -61,6 +61,9 @@ class TrainConfig:
     # xavier (Caffe's filler: uniform on +-sqrt(3/fan_in)), pytorch (PyTorch's default uniform)
     init: str = "he-normal"
     init_std: float = 0.01
+    # start from these weights instead (intrain.models.weights): a state dict, an intrain model.pt, a
+    # timm/torchvision checkpoint file; every key and shape must fit the model
+    init_from: str | None = None
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -195,7 +198,7 @@ class TrainConfig:
         """This configuration with every default a reader or a resume depends on written out: the
         absolute data folder (``$INTRAIN_DATA_DIR`` or ``./data`` when unset; none for ``demo``), the
         learning rate, the step schedule's interval, the method's own (e.g. PWT's recipe and rate),
-        compaction on or off, and an absolute ``out`` folder (the method's paths: its ``resolve``).
+        compaction on or off, an absolute ``init_from`` file and an absolute ``out`` folder (the method's paths: its ``resolve``).
         ``device`` stays as given (``auto`` resumes anywhere); the device used is in summary.json."""
         from .data.datasets import default_data_dir
 
@@ -207,7 +210,8 @@ class TrainConfig:
         return dataclasses.replace(
             self, method_config=own, data_dir=data_dir, lr=self.learning_rate, compact=self.compacts,
             image_size=self.folder_image_size,
-            lr_step_epochs=self.step_epochs if steps else None, out=str(Path(self.out).expanduser().absolute()) if self.out else None)
+            lr_step_epochs=self.step_epochs if steps else None, out=str(Path(self.out).expanduser().absolute()) if self.out else None,
+            init_from=str(Path(self.init_from).expanduser().absolute()) if self.init_from else None)
 
     @property
     def folder_image_size(self) -> int | None:
@@ -327,7 +331,7 @@ def _validate(c: TrainConfig) -> None:
     _at_least("workers", c.workers, 0)
     if c.workers and c.dataset != "folder":
         raise ConfigError(f"workers: only dataset folder decodes images; {c.dataset} is held in memory, drop --workers")
-    for name in ("data_dir", "out"):
+    for name in ("data_dir", "out", "init_from"):
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")
     _refuse_unused(c)

@@ -18,6 +18,7 @@ from ..methods.registry import RunContext
 from ..models import create_model, model_entry
 from ..models.registry import input_error, input_size_message
 from ..models.init import FILLERS
+from ..models.weights import load_initial_weights
 from ..schedules import lr_factor
 from .distributed import World
 
@@ -116,7 +117,8 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
 
     With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
     The method is built last (RA's probe phase runs then, unless ``saved_method_state``, the method's
-    state in a checkpoint being resumed, holds its result).
+    state in a checkpoint being resumed, holds its result), after ``init_from``'s weights are loaded
+    (not when resuming: the checkpoint's weights replace them).
     """
     device = resolve_device(config.device, world)
     check_precision(config, device)
@@ -151,6 +153,8 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
     model = apply_memory_format(make_model(config, spec).to(device), config)
     if init_seed is not None:
         torch.manual_seed(config.seed)
+    if config.init_from is not None and saved_method_state is None:  # a resumed run's come from its checkpoint
+        load_initial_weights(model, config.init_from, config.model)
     check_input_size(model, config, train_loader.input_shape)  # e.g. alexnet on 28x28 MNIST: one line, now
     optimizer = make_optimizer(config, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, LrSchedule(config, len(train_loader)))

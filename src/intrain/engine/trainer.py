@@ -1,11 +1,12 @@
 """The training loop: readable in one sitting.
 
-Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``), let
-the method prune and, with compaction, make the pruned network smaller (:meth:`Trainer.prune`: prune,
-compact, re-attach, re-wrap), re-estimate BatchNorm statistics after a prune (stale
-statistics make eval-mode accuracy collapse; training itself does not use them, so this costs
-evaluation time), evaluate on the test set, and hand a record of the epoch to the callbacks
-(history file, checkpoint).
+Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``: with
+step-granular pruning and compaction, the network gets smaller during the epoch), let the method
+prune and, with compaction, make the pruned network smaller (:meth:`Trainer.prune`: prune, compact,
+re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`), re-estimate BatchNorm statistics
+after a prune (stale statistics make eval-mode accuracy collapse; training itself does not use them,
+so this costs evaluation time), evaluate on the test set, and hand a record of the epoch to the
+callbacks (history file, checkpoint).
 
 After the last epoch the statistics are re-estimated whatever the method, dense included, and this
 counts as training time: the final model is the one users keep. Running averages lag behind weights
@@ -26,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..compactor import DEFAULT_MIN_SHARE, Compactor
 from ..errors import DivergenceError
 from ..methods.base import PruneEvent, PruningMethod
 from .distributed import sum_across_ranks
@@ -43,6 +45,8 @@ class TrainerOptions:
     amp: str = "off"  # autocast dtype for forward passes: off, bf16, fp16 (fp16: with a gradient scaler)
     channels_last: bool = False  # inputs in channels-last memory order (the model's tensors: see build)
     compact: bool = False  # remove pruned filters physically after every pruning event (Trainer.prune)
+    # during an epoch, compact after a step's prune once the removable filters reach this share of those held
+    compact_min_share: float = DEFAULT_MIN_SHARE
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -67,10 +71,6 @@ class Trainer:
         val_loader=None,
     ) -> None:
         self.model = model
-        # builds what the training step calls from the model (a DistributedDataParallel wrapper, the
-        # memory format): now, and again after every compaction replaced the parameters
-        self.wrap = wrap if wrap is not None else _unwrapped
-        self.wrapped = self.wrap(model)
         self.optimizer = optimizer
         self.train_loader = train_loader
         self.test_loader = test_loader
@@ -96,6 +96,17 @@ class Trainer:
             # the run's one attach: mask buffers registered (a checkpoint can then be loaded into
             # them), hooks installed, the channel structure traced from the example inputs
             self.method.attach(model, optimizer, example_inputs=self.example_inputs)
+        # prune events -> compaction -> optimizer, method and step wrapper (``wrap``: what the training
+        # step calls, a DistributedDataParallel wrapper, the memory format) follow the new parameters
+        self.compactor = Compactor(model, optimizer, self.method, example_inputs=self.example_inputs, wrap=wrap,
+                                   min_share=options.compact_min_share, enabled=options.compact)
+        self._cost_marks: list[tuple[int, dict[str, float]]] = []  # (steps done, cost from then on) this epoch
+        self._cost_seconds = 0.0  # time spent costing the epoch's segments (not training time)
+
+    @property
+    def wrapped(self) -> nn.Module:
+        """What the training step calls: the model, rebuilt by ``wrap`` after every compaction."""
+        return self.compactor.wrapped
 
     # ------------------------------------------------------------------ the loop
     def fit(self) -> list[dict[str, Any]]:
@@ -138,8 +149,11 @@ class Trainer:
             yield x.contiguous(memory_format=torch.channels_last), y
 
     def run_epoch(self, epoch: int) -> dict[str, Any]:
-        # the epoch's training cost at its pruning state, taken before its first batch
-        cost = self.epoch_cost(self.model) if self.epoch_cost is not None else {}
+        # the epoch's training cost at its pruning state, taken before its first batch, and again after
+        # every compaction during it (see _mark_cost)
+        self._cost_marks = []
+        self._mark_cost(0)
+        self._cost_seconds = 0.0  # the marks taken during the epoch, not counted as its time
         lr = self.optimizer.param_groups[0]["lr"]  # the rate of the epoch's first step
         start = time.perf_counter()
         train_loss, train_accuracy = self.train_one_epoch(epoch)
@@ -148,7 +162,8 @@ class Trainer:
         if last:  # the final model's statistics, from its final weights (pruned or not): training time
             self._recalibrate(epoch)
         check_finite_weights(self.model, epoch, len(self.train_loader))
-        epoch_seconds = time.perf_counter() - start
+        epoch_seconds = time.perf_counter() - start - self._cost_seconds
+        cost = weighted_cost(self._cost_marks, len(self.train_loader))
         eval_start = time.perf_counter()
         if event is not None and not last:  # only this epoch's test accuracy needs it: evaluation time
             self._recalibrate(epoch)
@@ -173,8 +188,20 @@ class Trainer:
             **cost,
         }
 
+    def _mark_cost(self, steps_done: int) -> None:
+        """The training cost of the epoch's steps from ``steps_done`` on, at the model's state now: the
+        epoch's record weighs each state by the steps it trained (:func:`weighted_cost`), so that its
+        ``train_macs`` count what was computed when the network shrinks during the epoch."""
+        if self.epoch_cost is None:
+            return
+        start = time.perf_counter()
+        self._cost_marks.append((steps_done, self.epoch_cost(self.model)))
+        self._cost_seconds += time.perf_counter() - start
+
     def prune(self, epoch: int) -> PruneEvent | None:
-        """The end of epoch ``epoch``'s pruning, in one step; returns the method's event, if any.
+        """The end of epoch ``epoch``'s pruning, in one step (:meth:`Compactor.on_epoch_end`); returns
+        the method's event, if any. During the epoch, :meth:`Compactor.on_step_end` does the same after
+        a step's prune, once enough is removable (``options.compact_min_share``).
 
         1. prune: the method zeroes and masks what its schedule asks for (``on_epoch_end``);
         2. compact (``options.compact``): the pruned filters are removed physically; the optimizer's
@@ -186,21 +213,10 @@ class Trainer:
         4. re-wrap: what the step calls (DistributedDataParallel, the memory format) is rebuilt over
            the new parameters.
 
-        Steps 2-4 count as the event's pruning time (``event.seconds``).
+        Steps 2-4 of the epoch's compactions, its steps' included, count as the event's pruning time
+        (``event.seconds``).
         """
-        event = self.method.on_epoch_end(epoch)
-        if event is None or not self.options.compact:
-            return event
-        from ..compaction import compact
-
-        start = time.perf_counter()
-        result = compact(self.model, self.optimizer, example_inputs=self.example_inputs,
-                         graph=self.method.channel_graph(), groups=self.method.channel_groups())
-        self.method.reattach(self.optimizer, graph=result.graph)
-        self.wrapped = self.wrap(self.model)
-        event.seconds += time.perf_counter() - start
-        event.details["compaction"] = result.as_dict()
-        return event
+        return self.compactor.on_epoch_end(epoch)
 
     def _recalibrate(self, epoch: int) -> None:
         if self.options.recalibrate_bn_batches == 0:
@@ -231,7 +247,8 @@ class Trainer:
                 self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()
-            self.method.on_step_end()
+            if self.compactor.on_step_end() is not None:  # smaller from the next step on
+                self._mark_cost(step + 1)
             batch = torch.stack([loss.detach().double() * y.numel(), (logits.argmax(1) == y).sum().double()])
             sums = batch if sums is None else sums + batch
             seen += y.numel()
@@ -323,8 +340,18 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable, max_batches: int)
     model.train(was_training)
 
 
-def _unwrapped(model: nn.Module) -> nn.Module:
-    return model
+def weighted_cost(marks: list[tuple[int, dict[str, float]]], steps: int) -> dict[str, float]:
+    """An epoch's cost from ``(steps done, cost of a whole epoch from then on)`` marks: each cost
+    weighed by the share of the ``steps`` it trained. ``[(0, c)]`` is ``c``; no marks, ``{}``."""
+    if not marks:
+        return {}
+    ends = [start for start, _ in marks[1:]] + [steps]
+    total: dict[str, float] = {}
+    for (start, cost), end in zip(marks, ends):
+        share = (end - start) / steps if steps else float(start == 0)
+        for key, value in cost.items():
+            total[key] = total.get(key, 0.0) + share * value
+    return total
 
 
 def _zero_example(loader, model: nn.Module) -> torch.Tensor | None:

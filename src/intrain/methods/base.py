@@ -221,10 +221,12 @@ class PruningMethod:
     def on_epoch_begin(self, epoch: int) -> None:
         self._require_model()
 
-    def on_step_end(self) -> None:
-        """Call after every ``optimizer.step()``."""
+    def on_step_end(self) -> PruneEvent | None:
+        """Call after every ``optimizer.step()``. Returns the pruning event when this step pruned
+        filters (a loop may compact then: :class:`~intrain.compactor.Compactor`), else None."""
         self._require_model()
         self.iteration += 1
+        return None
 
     def on_epoch_end(self, epoch: int) -> PruneEvent | None:
         """Call after the last step of epoch ``epoch`` (0-based). Returns the pruning event, if any."""

@@ -57,9 +57,13 @@ class FilterPruning(PruningMethod):
         include_linear: bool = False,
         seed: int = 0,
         every_steps: tuple[int, int, Progress] | None = None,
+        round_to: int = 1,
     ) -> None:
         super().__init__()
         filter_pruning_arguments(criterion, scope, include_linear, seed, scopes=validation.PWT_SCOPES)
+        validation.whole("round_to", round_to)
+        validation.at_least("round_to", round_to, 1)
+        self.round_to = round_to  # pruned units keep a multiple of this many filters (methods/round_to.py)
         self.schedule = schedule
         # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
         self.every_steps = every_steps
@@ -199,15 +203,22 @@ class FilterPruning(PruningMethod):
         if self.activations is not None:
             self.activations.reset()
 
-    def on_step_end(self) -> None:
+    def on_step_end(self) -> PruneEvent | None:
+        """With ``every_steps``, prune every K steps to the schedule's fraction at this iteration; the
+        event, when filters were pruned, is for a loop that compacts during the epoch
+        (:class:`~intrain.compactor.Compactor`): the epoch's event reports these prunes again."""
         super().on_step_end()
         if self.every_steps is None:
-            return
+            return None
         k, steps_per_epoch, progress = self.every_steps
-        if self.iteration % k == 0:
-            pruned, seconds = self._prune_if_behind(progress(self.iteration / steps_per_epoch), self.iteration)
-            self._epoch_pruned += pruned
-            self._epoch_seconds += seconds
+        if self.iteration % k:
+            return None
+        pruned, seconds = self._prune_if_behind(progress(self.iteration / steps_per_epoch), self.iteration)
+        self._epoch_pruned += pruned
+        self._epoch_seconds += seconds
+        if not pruned:
+            return None
+        return PruneEvent((self.iteration - 1) // steps_per_epoch, self.pruned_filter_fraction(), pruned, seconds)
 
     def on_epoch_end(self, epoch: int) -> PruneEvent | None:
         """Prune to the schedule's fraction after ``epoch + 1`` epochs; with ``every_steps``, also
@@ -263,6 +274,9 @@ class FilterPruning(PruningMethod):
         unit_kept = [torch.stack([kept[i] for i in g]).any(dim=0) for g in groups]
         originals = [self._original[self.layers[g[0]].name] for g in groups]
         chosen = self._choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups], epoch)
+        if self.round_to > 1:
+            chosen = _rounded_choice(chosen, unit_scores, unit_kept, originals, [len(g) for g in groups], fraction,
+                                     self.round_to)
         pruned = 0
         for group, idx in zip(groups, chosen):
             for i in group:
@@ -385,6 +399,23 @@ def _layer_then_filter_choice(kept: list[torch.Tensor], originals: list[int], fr
     return [torch.tensor(c, dtype=torch.long) for c in chosen]
 
 
+def _rounded_choice(chosen: list[torch.Tensor], scores: list[torch.Tensor], kept: list[torch.Tensor],
+                    originals: list[int], weights: list[int], fraction: float, round_to: int) -> list[torch.Tensor]:
+    """``chosen`` with every unit's kept count a multiple of ``round_to``
+    (:func:`~intrain.methods.round_to.rounded_kept`), its lowest-scored filters pruned."""
+    from .round_to import rounded_kept
+
+    current = [int(k.sum()) for k in kept]
+    wanted = [c - int(idx.numel()) for c, idx in zip(current, chosen)]
+    required = _required(sum(o * w for o, w in zip(originals, weights)), fraction)
+    targets = rounded_kept(wanted, current, originals, weights, round_to, required)
+    result = []
+    for score, k, c, target in zip(scores, kept, current, targets):
+        candidates = k.nonzero().flatten()
+        result.append(candidates[torch.argsort(score[candidates], stable=True)[:c - target]])
+    return result
+
+
 def _global_choice(
     scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
     weights: list[int] | None = None,
@@ -424,6 +455,8 @@ class FilterSettings(MethodConfig):
                 "mean-activation one filter per layer per epoch, random a layer then a filter). Default: layer; "
                 "pwt: the recipe's (paper: paper, recommended: layer)"})
     include_linear: bool = field(default=False, metadata={"help": "also prune output neurons of hidden linear layers"})
+    round_to: int = field(default=1, metadata={
+        "help": "every pruned layer keeps a multiple of N filters (at least N; layers of at most N filters untouched)"})
 
     def validate(self) -> None:
         validation.choice("criterion", self.criterion, validation.CRITERIA)
@@ -431,6 +464,8 @@ class FilterSettings(MethodConfig):
             object.__setattr__(self, "scope", self.default_scope)
         if self.scope is not None:
             validation.choice("scope", self.scope, self.scopes)
+        validation.whole("round_to", self.round_to)
+        validation.at_least("round_to", self.round_to, 1)
 
     scopes = validation.SCOPES  # the scopes this method takes (a class attribute, not a setting)
 

@@ -13,7 +13,7 @@ from .registry import MethodSpec, RunContext, register
 
 
 def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = "layer",
-        include_linear: bool = False, seed: int = 0) -> FilterPruning:
+        include_linear: bool = False, seed: int = 0, round_to: int = 1) -> FilterPruning:
     """PRT-E: train dense for ``prune_epoch`` epochs, prune abruptly to ``target`` by L1, retrain.
     Arguments are checked as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`)."""
     filter_pruning_arguments(criterion, scope, include_linear, seed)
@@ -25,7 +25,8 @@ def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = 
     def schedule(epochs_done: int) -> float:
         return abrupt_fraction(epochs_done, target=target, prune_epoch=prune_epoch)
 
-    method = FilterPruning(schedule, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed)
+    method = FilterPruning(schedule, criterion=criterion, scope=scope, include_linear=include_linear, seed=seed,
+                           round_to=round_to)
     method.name = "prt"
     return method
 
@@ -54,7 +55,7 @@ def _label(summary: dict, config: dict) -> str:
 
 def _build(c: PRTConfig, run: RunContext) -> FilterPruning:
     return prt(target=c.target, prune_epoch=c.prune_epoch, criterion=c.criterion, scope=c.scope,
-               include_linear=c.include_linear, seed=run.config.seed)
+               include_linear=c.include_linear, seed=run.config.seed, round_to=c.round_to)
 
 
 SPEC = register(MethodSpec(

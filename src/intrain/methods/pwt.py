@@ -39,6 +39,7 @@ def pwt(
     scope: str | None = None,
     include_linear: bool = False,
     seed: int = 0,
+    round_to: int = 1,
 ) -> FilterPruning:
     """PWT with ``intrain train --method pwt``'s settings and defaults (:class:`PWTConfig`).
 
@@ -51,13 +52,14 @@ def pwt(
     network; mean-activation: one filter per layer per epoch; random: a layer, then a filter).
     ``every`` prunes every N-th epoch (Mod-N, the events counted back from the epoch that reaches
     the target).
+    ``round_to=N``: every pruned layer keeps a multiple of N filters (:mod:`intrain.methods.round_to`).
 
     Arguments are checked here as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`),
     a schedule that never reaches ``target`` within ``epochs`` included.
     """
     c = PWTConfig(target=target, initial=initial, rate=rate, every=every, recipe=recipe, reach=reach,
                   schedule=schedule, prune_every_steps=prune_every_steps, criterion=criterion, scope=scope,
-                  include_linear=include_linear)
+                  include_linear=include_linear, round_to=round_to)
     filter_pruning_arguments(criterion, c.effective_scope, include_linear, seed, scopes=validation.PWT_SCOPES)
     validation.whole("epochs", epochs)
     validation.at_least("epochs", epochs, 1)
@@ -74,7 +76,8 @@ def pwt(
             validation.at_least("steps_per_epoch", steps_per_epoch, 1)
         every_steps = (k, steps_per_epoch or 1, plan.at if steps_per_epoch else _needs_steps(k, c.recipe))
     return FilterPruning(plan.after_epoch, criterion=criterion, scope=c.effective_scope,
-                         include_linear=include_linear, seed=seed, every_steps=every_steps)
+                         include_linear=include_linear, seed=seed, every_steps=every_steps,
+                         round_to=round_to)
 
 
 def _needs_steps(k: int, recipe: str):
@@ -279,7 +282,7 @@ def _build(c: PWTConfig, run: RunContext) -> FilterPruning:
     return pwt(target=c.target, epochs=run.config.epochs, recipe=c.recipe, rate=c.rate, initial=c.initial,
                every=c.every, reach=c.reach, schedule=c.schedule, prune_every_steps=c.prune_every_steps,
                steps_per_epoch=run.iterations_per_epoch, criterion=c.criterion, scope=c.scope,
-               include_linear=c.include_linear, seed=run.config.seed)
+               include_linear=c.include_linear, seed=run.config.seed, round_to=c.round_to)
 
 
 SPEC = register(MethodSpec(
