@@ -96,6 +96,8 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--out", "out", str, "run directory (default runs/<model>-<dataset>-<method>-<time>)"),
     ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default: the model's fixed input size, e.g. 32 for resnet20, else 224)"),
     ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
+    ("--log", "log", str, "also log every epoch to tensorboard (event files in RUN_DIR/tensorboard; "
+                          "pip install 'intrain[tensorboard]') or none"),
     ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
 ]
 _PARSERS = {"int": _int, "float": _fraction, "str": str, "bool": bool}

@@ -26,6 +26,7 @@ from .validation import field_type
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 AMP_MODES = ("off", "bf16", "fp16")
+LOGS = ("none", "tensorboard")
 INITS = ("he-normal", "lecun-normal", "gaussian", "xavier", "pytorch")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
@@ -86,6 +87,8 @@ class TrainConfig:
     workers: int = 0  # dataset folder: decoding processes (0: the training process)
     amp: str = "off"  # autocast: off, bf16 or fp16 (fp16 with a gradient scaler, CUDA only)
     channels_last: bool = False
+    # besides history.jsonl and history.csv: none, or tensorboard (event files in RUN_DIR/tensorboard)
+    log: str = "none"
 
     def __post_init__(self) -> None:
         spec = method_spec(self.method)
@@ -278,7 +281,7 @@ def _validate(c: TrainConfig) -> None:
     """The run's own settings (the method's are checked by its config class and ``spec.check``)."""
     for f in fields(c):
         field_type(f, getattr(c, f.name))
-    for name, choices in (("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES), ("amp", AMP_MODES),
+    for name, choices in (("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES), ("amp", AMP_MODES), ("log", LOGS),
                           ("init", INITS)):
         _choice(name, getattr(c, name), choices)
     if not (c.init_std > 0 and math.isfinite(c.init_std)):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,10 +28,11 @@ from .yaml_file import read_yaml
 CONFIG, HISTORY, HISTORY_CSV, SUMMARY = "config.yaml", "history.jsonl", "history.csv", "summary.json"
 CHECKPOINT, MODEL, SPARSE_MODEL = "checkpoint.pt", "model.pt", "model_sparse.npz"
 COMPACT_MODEL, PROGRAM, ONNX_MODEL = "model_compact.pt", "model_compact.pt2", "model.onnx"
+TENSORBOARD = "tensorboard"  # a folder: --log tensorboard's event files
 
 MARKERS = (CONFIG, CHECKPOINT, SUMMARY)  # any of these: the folder holds a run
 ARTEFACTS = (CONFIG, HISTORY, HISTORY_CSV, CHECKPOINT, MODEL, SPARSE_MODEL, SUMMARY,
-             COMPACT_MODEL, PROGRAM, ONNX_MODEL)  # everything a run and its exports write
+             COMPACT_MODEL, PROGRAM, ONNX_MODEL, TENSORBOARD)  # everything a run and its exports write
 EXPORTS = {"compact": COMPACT_MODEL, "onnx": ONNX_MODEL, "sparse": SPARSE_MODEL}  # export's default files
 
 
@@ -112,7 +114,7 @@ class RunDir:
         """Remove every file of the run and its exports (``--overwrite``), or say in one line why not."""
         for path in self.artefacts():
             try:
-                path.unlink()
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
             except OSError as exc:
                 raise ConfigError(f"out: cannot replace {path}: {exc.strerror or type(exc).__name__}") from None
 

@@ -22,6 +22,7 @@ from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
                          fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
 from .distributed import World, process_group, world_from_environment, wrap
+from .tensorboard import TensorBoardLog, summary_writer_class
 from .trainer import Trainer, TrainerOptions
 
 from ..rundir import CONFIG, HISTORY, HISTORY_CSV, MODEL, SPARSE_MODEL, SUMMARY, RunDir, history_csv_text
@@ -110,6 +111,8 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
                 f.write(json.dumps(record) + "\n")
             write_history_csv(run_dir, trainer.history)
 
+    if config.log == "tensorboard" and world.is_main:
+        summary_writer_class()  # missing package: one line before the run folder exists
     trainer = Trainer(
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
         options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
@@ -122,6 +125,8 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         make_run_dir(run_dir)
         write_yaml(config, run_dir / CONFIG)
         write_history(history_file, checkpoint["history"] if checkpoint is not None else [])
+        if config.log == "tensorboard":
+            trainer.callbacks.append(TensorBoardLog(run_dir))
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
