@@ -182,7 +182,27 @@ class Recorder(PruningMethod):
         return super().on_step_end()
 
 
-def test_the_trainer_calls_the_method_after_backward_and_before_each_optimizer_step():
+class StubScaler:
+    """fp16's gradient scaler as the Trainer drives it (no CUDA here): records the unscaling."""
+
+    def __init__(self, calls: list[str]) -> None:
+        self.calls = calls
+
+    def scale(self, loss: torch.Tensor) -> torch.Tensor:
+        return loss
+
+    def unscale_(self, optimizer) -> None:
+        self.calls.append("unscale")
+
+    def step(self, optimizer) -> None:
+        optimizer.step()
+
+    def update(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_the_trainer_calls_the_method_after_backward_and_before_each_optimizer_step(fp16):
     from intrain.engine.build import build
     from intrain.engine.trainer import Trainer, TrainerOptions
 
@@ -191,10 +211,14 @@ def test_the_trainer_calls_the_method_after_backward_and_before_each_optimizer_s
     parts = build(config)
     method = Recorder()
     handle = parts.optimizer.register_step_pre_hook(lambda *args: method.calls.append("step"))
-    Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader, method=method,
-            options=TrainerOptions(epochs=1, progress=False, quiet=True, recalibrate_bn_batches=0)).fit()
+    trainer = Trainer(parts.model, parts.optimizer, parts.train_loader, parts.train_loader, method=method,
+                      options=TrainerOptions(epochs=1, progress=False, quiet=True, recalibrate_bn_batches=0))
+    if fp16:  # the gradients the method sees are unscaled
+        trainer.scaler = StubScaler(method.calls)
+    trainer.fit()
     handle.remove()
-    assert method.calls == ["before", "step", "end"] * 2
+    unscale = ["unscale"] if fp16 else []
+    assert method.calls == (unscale + ["before", "step", "end"]) * 2
 
 
 def test_network_slimming_end_to_end_on_the_demo_data(tmp_path, capsys):
