@@ -238,4 +238,5 @@ def test_network_slimming_end_to_end_on_the_demo_data(tmp_path, capsys):
     kept = sum(v.shape[0] for k, v in state.items() if k.endswith(".weight") and v.dim() == 4)
     assert kept == sum(r["filters"] for r in conv) // 2  # compacted
     label = TrainConfig.load(run / "config.yaml").spec.label
-    assert label(summary, config) == "Slim 50%" and label(summary, {**config, "recipe": "recommended"}) == "Slim 50% recommended"
+    assert label(summary, config) == "Slim 50%"
+    assert label(summary, {**config, "recipe": "recommended"}) == "Slim 50% recommended"

@@ -20,8 +20,8 @@ Events called out of order raise :class:`~intrain.errors.IntrainError` naming th
 expected instead: any event before ``attach``; ``on_epoch_begin`` while an epoch is open;
 ``on_epoch_end(e)`` while another epoch is open; an epoch begun or ended again, or counting down;
 ``on_step_end`` or ``on_before_optimizer_step`` after ``on_epoch_end(e)`` and before
-``on_epoch_begin(e + 1)`` (a loop that begins its epochs must step inside them). A loop that never calls ``on_epoch_begin`` may call
-``on_step_end`` and ``on_epoch_end`` alone. Subclasses get these checks on their own event methods
+``on_epoch_begin(e + 1)`` (a loop that begins its epochs must step inside them). A loop that never
+calls ``on_epoch_begin`` may call the step events and ``on_epoch_end`` alone. Subclasses get these checks on their own event methods
 (wrapped once per class by ``__init_subclass__``; ``super()`` calls inside them are not re-checked).
 """
 
