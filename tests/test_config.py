@@ -229,8 +229,8 @@ def test_the_registry_refuses_an_unknown_method_with_a_suggestion():
 
 
 @pytest.mark.parametrize("changes, message", [
-    (dict(method="ra", target=0.5), "target: not used by method ra (used by: pwt, prt, sfp)"),
-    (dict(method="dense", recipe="paper"), "recipe: not used by method dense (used by: pwt)"),
+    (dict(method="ra", target=0.5), "target: not used by method ra (used by: pwt, prt, sfp, slim)"),
+    (dict(method="dense", recipe="paper"), "recipe: not used by method dense (used by: pwt, slim)"),
     (dict(method="pwt", masks_from="/x"), "masks_from: not used by method pwt (used by: scratch)"),
     (dict(method="prt", prune_epoch=2, range=2.0), "range: not used by method prt (used by: ra)"),
 ])

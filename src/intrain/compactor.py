@@ -23,7 +23,9 @@ called the method::
     for epoch in range(epochs):
         method.on_epoch_begin(epoch)
         for x, y in loader:
-            loss = F.cross_entropy(compactor.wrapped(x), y); ...; optimizer.step()
+            loss = F.cross_entropy(compactor.wrapped(x), y); ...; loss.backward()
+            method.on_before_optimizer_step()  # as without a compactor
+            optimizer.step()
             compactor.on_step_end()          # instead of method.on_step_end()
         compactor.on_epoch_end(epoch)        # instead of method.on_epoch_end(epoch)
 """

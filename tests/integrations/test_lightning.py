@@ -124,3 +124,31 @@ def test_a_compacted_lightning_checkpoint_resumes(tmp_path):
     assert callback.method.pruned_filter_fraction() == 0.5 and [e.epoch for e in callback.events] == [1]
     assert resumed.net[0].weight.shape == full.net[0].weight.shape
     torch.testing.assert_close(outputs(resumed), outputs(full), rtol=0, atol=0)
+
+
+def test_callback_asks_the_method_after_backward_and_before_each_optimizer_step(tmp_path):
+    """``on_before_optimizer_step`` (Network Slimming's penalty): the gradients there, the step not yet made."""
+    from intrain.methods import PruningMethod
+
+    class Recorder(PruningMethod):
+        def __init__(self):
+            super().__init__()
+            self.calls, self.weight = [], None
+
+        def on_before_optimizer_step(self):
+            super().on_before_optimizer_step()
+            self.calls.append("before" if all(p.grad is not None for p in self.model.parameters()) else "no grad")
+            self.weight = self.model.net[0].weight.detach().clone()
+
+        def on_step_end(self):
+            self.calls.append("stepped" if not torch.equal(self.model.net[0].weight, self.weight) else "not stepped")
+            return super().on_step_end()
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(16, 1, 6, 6), torch.randint(0, 2, (16,)))
+    callback = PruningCallback(Recorder(), compact=False)
+    trainer = lightning.Trainer(max_epochs=1, callbacks=[callback], accelerator="cpu", logger=False,
+                                enable_checkpointing=False, enable_progress_bar=False,
+                                enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(TinyModule(), torch.utils.data.DataLoader(data, batch_size=8))
+    assert callback.method.calls == ["before", "stepped"] * 2

@@ -31,6 +31,7 @@ def drive(method, model, optimizer, epochs=2, steps=2):
         for _ in range(steps):
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
+            method.on_before_optimizer_step()
             optimizer.step()
             method.on_step_end()
         method.on_epoch_end(epoch)
@@ -54,7 +55,8 @@ def test_events_in_order_pass(name):
 @pytest.mark.parametrize("name", METHODS)
 def test_events_before_attach_fail(name):
     method = METHODS[name]()
-    for call in (lambda: method.on_epoch_begin(0), method.on_step_end, lambda: method.on_epoch_end(0)):
+    for call in (lambda: method.on_epoch_begin(0), method.on_before_optimizer_step, method.on_step_end,
+                 lambda: method.on_epoch_end(0)):
         with pytest.raises(IntrainError, match=r"call attach\(model, optimizer\) before driving its events"):
             call()
 
@@ -73,6 +75,9 @@ def test_events_out_of_order_fail_clearly(name):
         method.on_epoch_end(0)
         with pytest.raises(IntrainError, match=r"on_step_end\(\) after on_epoch_end\(0\) and before on_epoch_begin\(1\)"):
             method.on_step_end()
+        with pytest.raises(IntrainError, match=r"on_before_optimizer_step\(\) after on_epoch_end\(0\) and before "
+                                               r"on_epoch_begin\(1\); call on_before_optimizer_step\(\) before each"):
+            method.on_before_optimizer_step()
         with pytest.raises(IntrainError, match=r"on_epoch_end\(0\) after on_epoch_end\(0\); each epoch ends once"):
             method.on_epoch_end(0)
         with pytest.raises(IntrainError, match=r"on_epoch_begin\(0\) after on_epoch_end\(0\); epochs count up .* next one is 1"):

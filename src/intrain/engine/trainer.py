@@ -1,9 +1,10 @@
 """The training loop: readable in one sitting.
 
-Each epoch: train on every batch (forward, backward, optimizer step, ``method.on_step_end``: with
-step-granular pruning and compaction, the network gets smaller during the epoch), let the method
-prune and, with compaction, make the pruned network smaller (:meth:`Trainer.prune`: prune, compact,
-re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`), re-estimate BatchNorm statistics
+Each epoch: train on every batch (forward, backward, ``method.on_before_optimizer_step``, optimizer
+step, ``method.on_step_end``: with step-granular pruning and compaction, the network gets smaller
+during the epoch), let the method prune and, with compaction, make the pruned network smaller
+(:meth:`Trainer.prune`: prune, compact, re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`),
+re-estimate BatchNorm statistics
 after a prune (stale statistics make eval-mode accuracy collapse; training itself does not use them,
 so this costs evaluation time), evaluate on the test set, and hand a record of the epoch to the
 callbacks (history file, checkpoint).
@@ -240,10 +241,13 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)  # the method sees (and adds to) true gradients
+                self.method.on_before_optimizer_step()
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
             else:
                 loss.backward()
+                self.method.on_before_optimizer_step()
                 self.optimizer.step()
             if self.scheduler is not None:
                 self.scheduler.step()

@@ -8,8 +8,8 @@ No algorithm lives here: every decision is the method's. Usage::
     trainer = lightning.Trainer(max_epochs=10, callbacks=[PruningCallback(pwt(target=0.5, epochs=10, steps_per_epoch=len(loader)))])
 
 The callback attaches the method to the LightningModule and its (single) optimizer when fitting
-starts, reports every optimizer step and epoch end, and saves the method's state in Lightning
-checkpoints.
+starts, reports every optimizer step (before it, the gradients being final; after it) and epoch end,
+and saves the method's state in Lightning checkpoints.
 
 With ``compact=True`` (the default) the pruned filters are removed as the method prunes them, by
 the same :class:`~intrain.compactor.Compactor` as intrain's Trainer: the LightningModule's
@@ -76,6 +76,9 @@ class PruningCallback(Callback):
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
         self.method.on_epoch_begin(trainer.current_epoch)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.method.on_before_optimizer_step()  # after backward (and fp16 unscaling), before the step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         self.compactor.on_step_end()

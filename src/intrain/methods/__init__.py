@@ -12,6 +12,7 @@ from .prt import prt
 from .ra import RedundancyAwareTraining, ra
 from .scratch import FixedMasks, scratch
 from .sfp import SoftFilterPruning, sfp
+from .slim import NetworkSlimming, slim
 
-__all__ = ["FilterPruning", "FixedMasks", "PruneEvent", "PruningMethod", "RedundancyAwareTraining", "SoftFilterPruning",
-           "dense", "prt", "pwt", "ra", "registry", "scratch", "sfp"]
+__all__ = ["FilterPruning", "FixedMasks", "NetworkSlimming", "PruneEvent", "PruningMethod", "RedundancyAwareTraining",
+           "SoftFilterPruning", "dense", "prt", "pwt", "ra", "registry", "scratch", "sfp", "slim"]

@@ -6,7 +6,9 @@ A method is attached to a model and its optimizer, then told what happened throu
     for epoch in range(epochs):
         method.on_epoch_begin(epoch)
         for batch in loader:
-            ...; loss.backward(); optimizer.step()
+            ...; loss.backward()
+            method.on_before_optimizer_step()  # gradients final (unscaled); a method may add to them
+            optimizer.step()
             method.on_step_end()
         method.on_epoch_end(epoch)
     method.detach()
@@ -17,9 +19,9 @@ resume the method (schedule position, accumulators); masks themselves live in th
 Events called out of order raise :class:`~intrain.errors.IntrainError` naming the call and the one
 expected instead: any event before ``attach``; ``on_epoch_begin`` while an epoch is open;
 ``on_epoch_end(e)`` while another epoch is open; an epoch begun or ended again, or counting down;
-``on_step_end`` after ``on_epoch_end(e)`` and before ``on_epoch_begin(e + 1)`` (a loop that begins
-its epochs must step inside them). A loop that never calls ``on_epoch_begin`` may call
-``on_step_end`` and ``on_epoch_end`` alone. Subclasses get these checks on their own event methods
+``on_step_end`` or ``on_before_optimizer_step`` after ``on_epoch_end(e)`` and before
+``on_epoch_begin(e + 1)`` (a loop that begins its epochs must step inside them). A loop that never
+calls ``on_epoch_begin`` may call the step events and ``on_epoch_end`` alone. Subclasses get these checks on their own event methods
 (wrapped once per class by ``__init_subclass__``; ``super()`` calls inside them are not re-checked).
 """
 
@@ -48,7 +50,7 @@ class PruneEvent:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-EVENTS = ("on_epoch_begin", "on_step_end", "on_epoch_end")
+EVENTS = ("on_epoch_begin", "on_before_optimizer_step", "on_step_end", "on_epoch_end")
 ATTACHED = "_intrain_method"  # attribute of an attached model: a weak reference to its method
 
 
@@ -213,12 +215,19 @@ class PruningMethod:
             if open_ is None and ended is not None and epoch <= ended:
                 raise IntrainError(f"{who}: on_epoch_end({epoch}) after on_epoch_end({ended}); "
                                    f"each epoch ends once and epochs count up (0-based)")
-        elif event == "on_step_end" and open_ is None and self._epochs_begun:
-            raise IntrainError(f"{who}: on_step_end() after on_epoch_end({ended}) and before on_epoch_begin("
-                               f"{ended + 1}); call on_step_end() after each optimizer.step() inside an epoch")
+        elif event in ("on_step_end", "on_before_optimizer_step") and open_ is None and self._epochs_begun:
+            when = "after" if event == "on_step_end" else "before"
+            raise IntrainError(f"{who}: {event}() after on_epoch_end({ended}) and before on_epoch_begin("
+                               f"{ended + 1}); call {event}() {when} each optimizer.step() inside an epoch")
 
     # ------------------------------------------------------------------ events
     def on_epoch_begin(self, epoch: int) -> None:
+        self._require_model()
+
+    def on_before_optimizer_step(self) -> None:
+        """Call after every ``loss.backward()`` and before its ``optimizer.step()``, the gradients final
+        (unscaled under fp16, all-reduced under DDP): a method may change them (Network Slimming adds
+        its penalty's subgradient). Nothing here."""
         self._require_model()
 
     def on_step_end(self) -> PruneEvent | None:
@@ -235,6 +244,7 @@ class PruningMethod:
 
     # the base class's own events are checked too (subclasses' are wrapped by __init_subclass__)
     on_epoch_begin = _ordered(on_epoch_begin)
+    on_before_optimizer_step = _ordered(on_before_optimizer_step)
     on_step_end = _ordered(on_step_end)
     on_epoch_end = _ordered(on_epoch_end)
 
