@@ -105,3 +105,25 @@ def test_stored_aggregates_are_recomputed_from_the_runs(name):
 
     result = _results(name)
     assert json.loads(json.dumps(aggregate(result["runs"]))) == result["arms"]
+
+
+def test_ra_table2_chosen_on_validation_is_the_results_files():
+    result = _results("ra_table2_val")
+    assert result["chosen"] == RA_HEADLINE and result["variants_tried"] == 2
+    runs = {(r["arm"], r["seed"]): r for r in result["runs"]}
+    chosen = [runs[(RA_HEADLINE, s)] for s in range(5)]
+    dense = [runs[("dense-step0.9-lecun", s)] for s in range(5)]
+    acc, acc_std = _pct([r["final_test_accuracy"] for r in chosen])
+    sp, sp_std = _pct([r["sparsity"] for r in chosen])
+    assert f"reported on the test set:** the chosen point {acc} ± {acc_std}% at {sp} ± {sp_std}% sparsity" in PROSE.lower()
+    assert ", ".join(f"{100 * r['final_test_accuracy']:.2f}" for r in chosen) in PROSE
+    d_acc, d_std = _pct([r["final_test_accuracy"] for r in dense])
+    assert f"against dense {d_acc} ± {d_std}%" in PROSE
+    paired = [a["final_test_accuracy"] - b["final_test_accuracy"] for a, b in zip(chosen, dense)]
+    mean, std = _mean_std(paired)
+    assert f"paired by seed −{abs(100 * mean):.2f} ± {100 * std:.2f} pt** (5 seeds)" in PROSE
+    # the choice used validation only: the rule picks the higher mean validation accuracy of seeds 0-2
+    val = {arm: statistics.fmean(runs[(arm, s)]["final_val_accuracy"] for s in range(3))
+           for arm in result["protocol"]["candidates"]}
+    assert max(val, key=val.get) == result["chosen"]
+    assert all(r["config"]["val_split"] == 5000 and r["intrain_version"] for r in result["runs"])
