@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import torch
 
 from . import criteria, validation
-from .errors import ConfigError, IntrainError
+from .errors import IntrainError
 
 if TYPE_CHECKING:
     from .methods.filter_pruning import FilterPruning
@@ -246,8 +246,7 @@ def settings_name(criterion: str | Importance) -> str:
     """The criterion name a method's settings record: the name given, or an object's own where it is a
     built-in criterion's (e.g. ``mean-activation``, which PWT's scope ``paper`` runs as Algorithm 2);
     another object is treated as ``l1`` is."""
+    check_criterion(criterion)
     if isinstance(criterion, str):
         return criterion
-    if not isinstance(criterion, Importance):
-        raise ConfigError(f"criterion: expected a name or an Importance, got {criterion!r}")
     return criterion.name if criterion.name in validation.CRITERIA else "l1"
