@@ -6,7 +6,8 @@ the ``scope`` is ``global`` (one ranking across layers, PWT's Algorithm 1 loop o
 or ``layer`` (every layer pruned to the fraction on its own, the default). No layer is ever emptied:
 each keeps at least one filter. The normalised L1 score (mean |w|) is not comparable across layers
 of a He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global ranking prunes
-the layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking put 49 of conv2's 50 filters at the bottom.
+the layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1
+ranking put 49 of conv2's 50 filters at the bottom.
 
 Models intrain did not define (torchvision's, timm's) work the same way. When it attaches (given
 ``example_inputs``; else on the first training forward pass) the method traces the model's channel
