@@ -10,7 +10,10 @@ processes' load moves far less; ``step_overhead.CpuTimed``), and summed training
 and the final test accuracy (all 10,000 test images).
 
     python benchmarks/in_epoch_compaction.py [--subset 10000] [--epochs 8] [--width 0.25] [--threads 1]
-        [--min-shares 1,0,0.05] [--round-to 1] [--name in_epoch_compaction]
+        [--min-shares 1,0,0.05] [--round-to 1] [--every-steps 6,1] [--name in_epoch_compaction]
+
+``--every-steps K1,K2`` replaces the min-share arms by the recipe pruning every K optimizer steps
+(``--prune-every-steps K``, compacted as the trainer's default does): what pruning at every step costs.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.8)
     parser.add_argument("--min-shares", default="1,0", help="comma-separated min_share of the recipe's arms")
     parser.add_argument("--round-to", type=int, default=1, help="the recipe's --round-to")
+    parser.add_argument("--every-steps", default="", help="comma-separated --prune-every-steps of the recipe's arms "
+                        "(instead of the min-share arms)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=str(SHARED_DATA))
@@ -60,8 +65,10 @@ def main() -> None:
     recipe = base.replace(method="pwt", target=args.target, round_to=args.round_to) if args.round_to > 1 else \
         base.replace(method="pwt", target=args.target)
     arms = {"dense": (base.replace(method="dense"), 1.0)}
-    for share in (float(s) for s in args.min_shares.split(",")):
+    for share in (float(s) for s in args.min_shares.split(",")) if not args.every_steps else ():
         arms[f"recipe-min-share-{share:g}"] = (recipe, share)
+    for k in (int(s) for s in args.every_steps.split(",")) if args.every_steps else ():
+        arms[f"recipe-every-{k}-steps"] = (recipe.replace(prune_every_steps=k), TrainerOptions.compact_min_share)
     runs = {name: make_trainer(config, share) for name, (config, share) in arms.items()}
     for epoch in range(args.epochs):
         for _, trainer in runs.values():
@@ -80,6 +87,7 @@ def main() -> None:
                          "train_seconds": sum(r["epoch_seconds"] for r in h),
                          "train_cpu_seconds": sum(trainer.cpu_seconds.values()),
                          "prune_seconds": sum(r["prune_seconds"] for r in h),
+                         "steps": len(parts.train_loader) * len(h),
                          "train_macs": sum(r["train_macs"] for r in h),
                          "compactions": trainer.compactor.compactions,
                          "epoch_seconds": [round(r["epoch_seconds"], 3) for r in h]}

@@ -251,12 +251,12 @@ def test_training_run_compacts_after_each_pruning_epoch(tmp_path):
 
 
 def test_global_choice_counts_a_coupled_channel_as_all_its_filters():
-    from intrain.methods.filter_pruning import _global_choice
+    from intrain.methods.selection import global_choice
 
     scores = [torch.tensor([0.1, 0.2, 0.9]), torch.tensor([0.15, 0.5, 0.6])]
     kept = [torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool)]
     # unit 0 is a group of 3 layers (9 filters), unit 1 a single layer: 12 filters, 50% = 6
-    chosen = _global_choice(scores, kept, [3, 3], 0.5, weights=[3, 1])
+    chosen = global_choice(scores, kept, [3, 3], 0.5, weights=[3, 1])
     assert chosen[0].tolist() == [0, 1] and chosen[1].tolist() == [0]  # 3 + 1 + 3 >= 6
 
 

@@ -173,6 +173,26 @@ def channel_structure_in_graph(graph, model: nn.Module, names: Sequence[str],
     return ChannelStructure(tuple(groups), tuple(followers))
 
 
+def channel_readers(graph, model: nn.Module, groups: Sequence[Sequence[str]]) -> tuple[FollowerMap, ...]:
+    """The convs and linears that read the filters of each group of layers (tied index for index: read
+    from the first): one :class:`FollowerMap` per reader and group, whose ``targets`` are the reader's
+    input channels (its weight's dimension 1; a linear after a flatten reads a channel at every spatial
+    position) carrying the filters ``channels`` of the group's first layer."""
+    modules = dict(model.named_modules())
+    name_of = {m: n for n, m in modules.items()}
+    readers = []
+    for group in groups:
+        module = modules[group[0]]
+        found = graph.get_pruning_group(module, out_channels_fn(graph, module), idxs=list(range(module.weight.shape[0])))
+        for item in found.items:
+            dep, target = item.dep, item.dep.target.module
+            if (graph.is_in_channel_pruning_fn(dep.handler) and not graph.is_out_channel_pruning_fn(dep.handler)
+                    and channel_mixing(target) and target in name_of):
+                readers.append(FollowerMap(name_of[target], group[0], tuple(int(i) for i in item.root_idxs),
+                                           tuple(int(i) for i in item.idxs)))
+    return tuple(readers)
+
+
 def coupled_groups_in_graph(graph, model: nn.Module, names: Sequence[str]) -> list[list[str]]:
     """Partition the layers ``names`` into groups whose output channels are tied index for index
     (e.g. the convs feeding one chain of residual additions); uncoupled layers are singletons.

@@ -1,11 +1,13 @@
 """Filter-importance criteria of the PWT paper (Section III-A): one score per output filter.
 
-Every criterion is a pure function returning a 1-D tensor with one score per output filter (or
+Every criterion is a pure function (the objects of :mod:`intrain.importance` apply them to a
+method's layers) returning a 1-D tensor with one score per output filter (or
 output neuron of a linear layer); a lower score means less important, pruned first.
 
 - ``l1``: the paper's normalised L1 norm, the mean absolute weight of the filter,
   ``sum(|w|) / n_weights``. Dividing by the filter size makes scores of layers with different
   kernel sizes and fan-in comparable, which a global ranking across layers needs.
+- ``l2``: the filter's L2 norm, Soft Filter Pruning's criterion (He et al.).
 - ``mean-activation``: the mean post-ReLU activation of each feature map over the training epoch
   (:class:`ActivationMeans` accumulates it through forward hooks during training, no extra pass).
 - ``random``: uniform scores from a seeded generator, so that pruning the lowest ones removes filters
@@ -26,6 +28,11 @@ from .collectives import sum_across_ranks
 def l1(weight: torch.Tensor) -> torch.Tensor:
     """Mean |w| of each output filter: ``weight`` is [out, ...] (conv or linear)."""
     return weight.detach().abs().flatten(1).mean(dim=1)
+
+
+def l2(weight: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each output filter (Soft Filter Pruning's criterion): ``weight`` is [out, ...]."""
+    return weight.detach().flatten(1).norm(dim=1)
 
 
 def random_scores(num_filters: int, generator: torch.Generator) -> torch.Tensor:

@@ -13,7 +13,7 @@ from typing import Any
 from .errors import ConfigError
 from .schedules import SHAPES, pwt_plan
 
-CRITERIA = ("l1", "mean-activation", "random")
+CRITERIA = ("l1", "mean-activation", "random", "group-l1")  # intrain.importance.NAMES
 SCOPES = ("global", "layer")
 # PWT also: "paper", each criterion as its algorithm in the paper (Algorithms 1-3)
 PWT_SCOPES = ("global", "layer", "paper")

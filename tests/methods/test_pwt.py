@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from intrain.methods import dense, prt, pwt
-from intrain.methods.filter_pruning import _global_choice, _layer_choice
+from intrain.methods.selection import global_choice, layer_choice
 
 
 def conv_net():
@@ -24,16 +24,16 @@ def set_filter_l1(conv, values):
 def test_layer_choice_prunes_lowest_unpruned_to_the_fraction_and_keeps_one():
     score = torch.tensor([0.4, 0.1, 0.3, 0.2])
     kept = torch.tensor([True, True, True, True])
-    assert sorted(_layer_choice(score, kept, 4, 0.5).tolist()) == [1, 3]
+    assert sorted(layer_choice(score, kept, 4, 0.5).tolist()) == [1, 3]
     kept = torch.tensor([True, False, True, False])
-    assert _layer_choice(score, kept, 4, 0.6).tolist() == [2]  # ceil(2.4) = 3 pruned in all
-    assert sorted(_layer_choice(score, torch.ones(4, dtype=torch.bool), 4, 0.99).tolist()) == [1, 2, 3]
+    assert layer_choice(score, kept, 4, 0.6).tolist() == [2]  # ceil(2.4) = 3 pruned in all
+    assert sorted(layer_choice(score, torch.ones(4, dtype=torch.bool), 4, 0.99).tolist()) == [1, 2, 3]
 
 
 def test_global_choice_ranks_across_layers_and_never_empties_a_layer():
     scores = [torch.tensor([0.1, 0.2]), torch.tensor([0.5, 0.05, 0.6, 0.7])]
     kept = [torch.ones(2, dtype=torch.bool), torch.ones(4, dtype=torch.bool)]
-    chosen = _global_choice(scores, kept, [2, 4], 0.5)  # 3 of 6: 0.05, 0.1, then 0.2 would empty layer 0 -> 0.5
+    chosen = global_choice(scores, kept, [2, 4], 0.5)  # 3 of 6: 0.05, 0.1, then 0.2 would empty layer 0 -> 0.5
     assert chosen[0].tolist() == [0]
     assert sorted(chosen[1].tolist()) == [0, 1]
 

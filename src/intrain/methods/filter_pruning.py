@@ -1,12 +1,13 @@
 """What every filter-pruning method shares (PWT, PRT, SFP): :class:`FilterPruning`, which scores
 filters, prunes the lowest ones to a schedule's fraction, masks them and follows compaction.
 
-The score is one of the :mod:`intrain.criteria`; the ``scope`` is ``global`` (one ranking across
-layers, PWT's Algorithm 1 loop over all conv layers) or ``layer`` (every layer pruned to the fraction
-on its own, the default). No layer is ever emptied: each keeps at least one filter. The normalised
-L1 score (mean |w|) is not comparable across layers of a He-initialised network: a layer's weights
-scale as sqrt(2 / fan_in), so a global ranking prunes the layers of large fan-in first. Measured on
-LeNet-5 (Fashion-MNIST, 80% target): a global L1 ranking put 49 of conv2's 50 filters at the bottom.
+The score is an :class:`~intrain.importance.Importance` (``criterion``: its name, or the object);
+the ``scope`` is ``global`` (one ranking across layers, PWT's Algorithm 1 loop over all conv layers)
+or ``layer`` (every layer pruned to the fraction on its own, the default). No layer is ever emptied:
+each keeps at least one filter. The normalised L1 score (mean |w|) is not comparable across layers
+of a He-initialised network: a layer's weights scale as sqrt(2 / fan_in), so a global ranking prunes
+the layers of large fan-in first. Measured on LeNet-5 (Fashion-MNIST, 80% target): a global L1
+ranking put 49 of conv2's 50 filters at the bottom.
 
 Models intrain did not define (torchvision's, timm's) work the same way. When it attaches (given
 ``example_inputs``; else on the first training forward pass) the method traces the model's channel
@@ -24,7 +25,6 @@ model once, whatever the number of compactions.
 
 from __future__ import annotations
 
-import math
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -32,12 +32,15 @@ from typing import Any, Callable
 
 import torch
 
-from .. import criteria, validation
+from .. import validation
 from ..errors import IntrainError
+from ..importance import Importance, MeanActivation, Random, check_criterion, importance
 from ..masks import (Follower, PrunableLayer, ensure_mask, find_prunable_layers, follower_channels, is_depthwise,
                      masked_gradients, prune_filters, sync_followers)
 from .base import PruneEvent, PruningMethod
 from .registry import MethodConfig
+from .selection import (global_choice, layer_choice, layer_then_filter_choice, one_per_layer_choice,
+                        rounded_choice)
 
 Schedule = Callable[[int], float]  # epochs done -> required pruned fraction
 Progress = Callable[[float], float]  # epochs of training done (fractional) -> required pruned fraction
@@ -52,7 +55,7 @@ class FilterPruning(PruningMethod):
         self,
         schedule: Schedule,
         *,
-        criterion: str = "l1",
+        criterion: str | Importance = "l1",
         scope: str = "layer",
         include_linear: bool = False,
         seed: int = 0,
@@ -68,13 +71,13 @@ class FilterPruning(PruningMethod):
         # (K, steps per epoch, progress schedule): prune every K optimizer steps, not only at epoch ends
         self.every_steps = every_steps
         self._epoch_pruned, self._epoch_seconds = 0, 0.0  # this epoch's step-time prunes
-        self.criterion = criterion
+        self.importance = importance(criterion, seed)  # what scores the filters
+        self.criterion = self.importance.name
         self.scope = scope
         self.include_linear = include_linear
         self.seed = seed
         self.layers: list[PrunableLayer] = []
         self._original: dict[str, int] = {}
-        self.activations: criteria.ActivationMeans | None = None
         # layers whose filters are tied by residual additions, pruned together (names), and the
         # modules that carry their channels: traced once per attach (see _install)
         self.groups: list[list[str]] | None = None
@@ -102,12 +105,7 @@ class FilterPruning(PruningMethod):
             # a closure, not a bound method: deepcopy(model) copies hooks' functions by reference
             handle = self.model.register_forward_pre_hook(lambda module, inputs: self._on_forward(inputs))
             stack.callback(handle.remove)
-        if self.criterion == "mean-activation":
-            previous = self.activations
-            self.activations = criteria.ActivationMeans([layer.activation_site for layer in self.layers])
-            if previous is not None and all(s.numel() in (0, l.num_filters) for s, l in zip(previous.sums, self.layers)):
-                self.activations.load_state_dict(previous.state_dict())
-            stack.enter_context(self.activations.recording())
+        stack.enter_context(self.importance.recording(self))
 
     def _on_forward(self, inputs: tuple) -> None:
         """From a forward pre-hook (attached without example inputs): keep one zero example shaped
@@ -200,8 +198,7 @@ class FilterPruning(PruningMethod):
     # ------------------------------------------------------------------ events
     def on_epoch_begin(self, epoch: int) -> None:
         super().on_epoch_begin(epoch)
-        if self.activations is not None:
-            self.activations.reset()
+        self.importance.on_epoch_begin(epoch)
 
     def on_step_end(self) -> PruneEvent | None:
         """With ``every_steps``, prune every K steps to the schedule's fraction at this iteration; the
@@ -243,17 +240,14 @@ class FilterPruning(PruningMethod):
         return pruned, time.perf_counter() - start
 
     # ------------------------------------------------------------------ pruning
+    @property
+    def activations(self):
+        """The mean activations recorded this epoch (criterion mean-activation; else None)."""
+        return self.importance.activations if isinstance(self.importance, MeanActivation) else None
+
     def scores(self, epoch: int) -> list[torch.Tensor]:
-        """One score per filter and layer (lower = pruned first)."""
-        if self.criterion == "l1":
-            return [criteria.l1(layer.module.weight) for layer in self.layers]
-        if self.criterion == "mean-activation":
-            means = self.activations.means()
-            if any(m.numel() == 0 for m in means):
-                raise RuntimeError("mean-activation pruning needs a training epoch's forward passes first")
-            return means
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return [criteria.random_scores(layer.num_filters, generator) for layer in self.layers]
+        """One score per filter and layer (lower = pruned first), by :attr:`importance`."""
+        return self.importance.scores(self, epoch)
 
     def prune_to(self, fraction: float, epoch: int = 0) -> int:
         """Prune lowest-scored filters until at least ``fraction`` of all filters are pruned.
@@ -275,8 +269,8 @@ class FilterPruning(PruningMethod):
         originals = [self._original[self.layers[g[0]].name] for g in groups]
         chosen = self._choice(unit_scores, unit_kept, originals, fraction, [len(g) for g in groups], epoch)
         if self.round_to > 1:
-            chosen = _rounded_choice(chosen, unit_scores, unit_kept, originals, [len(g) for g in groups], fraction,
-                                     self.round_to)
+            chosen = rounded_choice(chosen, unit_scores, unit_kept, originals, [len(g) for g in groups], fraction,
+                                    self.round_to)
         pruned = 0
         for group, idx in zip(groups, chosen):
             for i in group:
@@ -292,13 +286,12 @@ class FilterPruning(PruningMethod):
                 weights: list[int], epoch: int) -> list[torch.Tensor]:
         """Per unit, the indices to prune: by ``scope`` (``paper``: the criterion's algorithm in the
         paper, Algorithm 1 for l1, 2 for mean-activation, 3 for random)."""
-        if self.scope == "layer" or (self.scope == "paper" and self.criterion == "mean-activation"):
-            choose = _layer_choice if self.scope == "layer" else _one_per_layer_choice
+        if self.scope == "layer" or (self.scope == "paper" and isinstance(self.importance, MeanActivation)):
+            choose = layer_choice if self.scope == "layer" else one_per_layer_choice
             return [choose(s, k, o, fraction) for s, k, o in zip(scores, kept, originals)]
-        if self.scope == "paper" and self.criterion == "random":
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            return _layer_then_filter_choice(kept, originals, fraction, weights, generator)
-        return _global_choice(scores, kept, originals, fraction, weights)
+        if self.scope == "paper" and isinstance(self.importance, Random):
+            return layer_then_filter_choice(kept, originals, fraction, weights, self.importance.generator(epoch))
+        return global_choice(scores, kept, originals, fraction, weights)
 
     # ------------------------------------------------------------------ reporting and state
     def original_filters(self) -> dict[str, int]:
@@ -314,15 +307,13 @@ class FilterPruning(PruningMethod):
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["original"] = dict(self._original)
-        if self.activations is not None:
-            state["activations"] = self.activations.state_dict()
+        state.update(self.importance.state_dict())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._original.update({str(k): int(v) for k, v in state.get("original", {}).items()})
-        if self.activations is not None and "activations" in state:
-            self.activations.load_state_dict(state["activations"])
+        self.importance.load_state_dict(state)
         if self.model is not None:  # masks loaded into the model: its followers' channels follow them
             sync_followers(self.followers, self.optimizer)
             self._mask_gradients(self.layers)
@@ -331,8 +322,9 @@ class FilterPruning(PruningMethod):
 
 def filter_pruning_arguments(criterion: Any, scope: Any, include_linear: Any, seed: Any,
                              scopes: tuple[str, ...] = validation.SCOPES) -> None:
-    """The settings every filter-pruning method shares, checked as ``intrain train`` checks them."""
-    validation.choice("criterion", criterion, validation.CRITERIA)
+    """The settings every filter-pruning method shares, checked as ``intrain train`` checks them
+    (``criterion``: a name or an :class:`~intrain.importance.Importance`)."""
+    check_criterion(criterion)
     validation.choice("scope", scope, scopes)
     validation.flag("include_linear", include_linear)
     validation.seed(seed)
@@ -355,100 +347,12 @@ def build_followers(model: torch.nn.Module, layers: list[PrunableLayer], maps) -
     return list(followers.values())
 
 
-def _required(original: int, fraction: float) -> int:
-    return math.ceil(fraction * original - 1e-9)
-
-
-def _layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fraction: float) -> torch.Tensor:
-    """Indices to prune so the layer reaches ``fraction`` of its original filters (keeps ≥ 1)."""
-    pruned_before = original - int(kept.sum())
-    wanted = min(_required(original, fraction), original - 1) - pruned_before
-    if wanted <= 0:
-        return torch.empty(0, dtype=torch.long)
-    candidates = kept.nonzero().flatten()
-    order = torch.argsort(score[candidates], stable=True)
-    return candidates[order[:wanted]]
-
-
-def _one_per_layer_choice(score: torch.Tensor, kept: torch.Tensor, original: int, fraction: float) -> torch.Tensor:
-    """PWT's Algorithm 2: the layer's lowest-scored kept filter, while the layer is below ``fraction``
-    of its original filters (keeps >= 1)."""
-    if original - int(kept.sum()) >= min(_required(original, fraction), original - 1):
-        return torch.empty(0, dtype=torch.long)
-    candidates = kept.nonzero().flatten()
-    return candidates[torch.argsort(score[candidates], stable=True)[:1]]
-
-
-def _layer_then_filter_choice(kept: list[torch.Tensor], originals: list[int], fraction: float, weights: list[int],
-                              generator: torch.Generator) -> list[torch.Tensor]:
-    """PWT's Algorithm 3: until ``fraction`` of all filters are pruned, draw a layer uniformly, then
-    one of its kept filters uniformly (a layer down to one filter is not drawn: never empties a layer).
-    ``weights`` as in :func:`_global_choice`."""
-    total = sum(o * w for o, w in zip(originals, weights))
-    wanted = _required(total, fraction) - sum((o - int(k.sum())) * w for o, k, w in zip(originals, kept, weights))
-    remaining = [k.nonzero().flatten().tolist() for k in kept]
-    chosen: list[list[int]] = [[] for _ in kept]
-    while wanted > 0:
-        open_layers = [i for i, r in enumerate(remaining) if len(r) > 1]
-        if not open_layers:
-            break
-        layer = open_layers[int(torch.randint(len(open_layers), (1,), generator=generator))]
-        position = int(torch.randint(len(remaining[layer]), (1,), generator=generator))
-        chosen[layer].append(remaining[layer].pop(position))
-        wanted -= weights[layer]
-    return [torch.tensor(c, dtype=torch.long) for c in chosen]
-
-
-def _rounded_choice(chosen: list[torch.Tensor], scores: list[torch.Tensor], kept: list[torch.Tensor],
-                    originals: list[int], weights: list[int], fraction: float, round_to: int) -> list[torch.Tensor]:
-    """``chosen`` with every unit's kept count a multiple of ``round_to``
-    (:func:`~intrain.methods.round_to.rounded_kept`), its lowest-scored filters pruned."""
-    from .round_to import rounded_kept
-
-    current = [int(k.sum()) for k in kept]
-    wanted = [c - int(idx.numel()) for c, idx in zip(current, chosen)]
-    required = _required(sum(o * w for o, w in zip(originals, weights)), fraction)
-    targets = rounded_kept(wanted, current, originals, weights, round_to, required)
-    result = []
-    for score, k, c, target in zip(scores, kept, current, targets):
-        candidates = k.nonzero().flatten()
-        result.append(candidates[torch.argsort(score[candidates], stable=True)[:c - target]])
-    return result
-
-
-def _global_choice(
-    scores: list[torch.Tensor], kept: list[torch.Tensor], originals: list[int], fraction: float,
-    weights: list[int] | None = None,
-) -> list[torch.Tensor]:
-    """One ranking over all unpruned filters; never empties a layer. ``weights[i]`` is how many
-    filters one channel of unit ``i`` stands for (the members of a coupled group; default 1)."""
-    weights = weights if weights is not None else [1] * len(scores)
-    total = sum(o * w for o, w in zip(originals, weights))
-    wanted = _required(total, fraction) - sum((o - int(k.sum())) * w for o, k, w in zip(originals, kept, weights))
-    chosen: list[list[int]] = [[] for _ in scores]
-    if wanted <= 0:
-        return [torch.empty(0, dtype=torch.long) for _ in scores]
-    layer_of = torch.cat([torch.full((int(k.sum()),), i) for i, k in enumerate(kept)])
-    index_of = torch.cat([k.nonzero().flatten() for k in kept])
-    flat = torch.cat([s[k] for s, k in zip(scores, kept)])
-    remaining = [int(k.sum()) for k in kept]
-    for position in torch.argsort(flat, stable=True).tolist():
-        layer = int(layer_of[position])
-        if remaining[layer] <= 1:
-            continue
-        chosen[layer].append(int(index_of[position]))
-        remaining[layer] -= 1
-        wanted -= weights[layer]
-        if wanted <= 0:
-            break
-    return [torch.tensor(c, dtype=torch.long) for c in chosen]
-
-
 @dataclass(frozen=True)
 class FilterSettings(MethodConfig):
     """What every filter-pruning method of this module (pwt, prt) shares."""
 
-    criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation or random"})
+    criterion: str = field(default="l1", metadata={"help": "filter score: l1, mean-activation, random or group-l1 (mean |w| over the channel's "
+                "filter, BatchNorm and every layer reading it)"})
     scope: str | None = field(default=None, metadata={
         "help": "layer (each layer pruned to the fraction) or global (one ranking over the network: the paper's "
                 "Algorithm 1 for l1); pwt also paper (each criterion as its algorithm in the paper: l1 global, "

@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 
 from .. import validation
 from ..errors import ConfigError
+from ..importance import Importance
 from ..schedules import abrupt_fraction
 from .filter_pruning import FilterPruning, FilterSettings, filter_label, filter_pruning_arguments
 from .registry import MethodSpec, RunContext, register
 
 
-def prt(*, target: float, prune_epoch: int, criterion: str = "l1", scope: str = "layer",
+def prt(*, target: float, prune_epoch: int, criterion: str | Importance = "l1", scope: str = "layer",
         include_linear: bool = False, seed: int = 0, round_to: int = 1) -> FilterPruning:
-    """PRT-E: train dense for ``prune_epoch`` epochs, prune abruptly to ``target`` by L1, retrain.
+    """PRT-E: train dense for ``prune_epoch`` epochs, prune abruptly to ``target`` by ``criterion`` (a name
+    or an :class:`~intrain.importance.Importance`), retrain.
     Arguments are checked as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`)."""
     filter_pruning_arguments(criterion, scope, include_linear, seed)
     validation.number("target", target)

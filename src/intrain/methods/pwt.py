@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import validation
 from ..errors import ConfigError
+from ..importance import Importance, settings_name
 from ..schedules import SHAPES, algorithm1_settings, lr_factor, pwt_plan
 from .filter_pruning import FilterPruning, FilterSettings, filter_label, filter_pruning_arguments
 from .registry import MethodSpec, RunContext, register
@@ -35,7 +36,7 @@ def pwt(
     schedule: str | None = None,
     prune_every_steps: int | None = None,
     steps_per_epoch: int | None = None,
-    criterion: str = "l1",
+    criterion: str | Importance = "l1",
     scope: str | None = None,
     include_linear: bool = False,
     seed: int = 0,
@@ -52,14 +53,16 @@ def pwt(
     network; mean-activation: one filter per layer per epoch; random: a layer, then a filter).
     ``every`` prunes every N-th epoch (Mod-N, the events counted back from the epoch that reaches
     the target).
+    ``criterion``: a name (``l1``, ``mean-activation``, ``random``, ``group-l1``) or an
+    :class:`~intrain.importance.Importance` object, a user's own included.
     ``round_to=N``: every pruned layer keeps a multiple of N filters (:mod:`intrain.methods.round_to`).
 
     Arguments are checked here as ``intrain train`` checks them (:class:`~intrain.errors.ConfigError`),
     a schedule that never reaches ``target`` within ``epochs`` included.
     """
     c = PWTConfig(target=target, initial=initial, rate=rate, every=every, recipe=recipe, reach=reach,
-                  schedule=schedule, prune_every_steps=prune_every_steps, criterion=criterion, scope=scope,
-                  include_linear=include_linear, round_to=round_to)
+                  schedule=schedule, prune_every_steps=prune_every_steps, criterion=settings_name(criterion),
+                  scope=scope, include_linear=include_linear, round_to=round_to)
     filter_pruning_arguments(criterion, c.effective_scope, include_linear, seed, scopes=validation.PWT_SCOPES)
     validation.whole("epochs", epochs)
     validation.at_least("epochs", epochs, 1)

@@ -11,8 +11,8 @@ bias, γ and β zeroed, masked, optimizer state cleared, as PWT prunes: :mod:`in
 compaction and ``intrain export`` remove them. The model trains at full size until then: its
 training cost is counted so (cost mode ``full``).
 
-Layers tied by residual additions are scored and zeroed as one unit (the mean of their members' L2
-norms), as :class:`~intrain.methods.filter_pruning.FilterPruning`, whose channel tracing, masks and compaction
+Filters are scored by :class:`~intrain.importance.L2`; layers tied by residual additions are scored
+and zeroed as one unit (the mean of their members' L2 norms), as :class:`~intrain.methods.filter_pruning.FilterPruning`, whose channel tracing, masks and compaction
 support this class reuses. Nothing beyond the weights needs saving to resume: which filters are zero
 is in the model's state.
 
@@ -30,16 +30,14 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import validation
+from ..criteria import l2 as filter_l2  # the L2 norm of each filter (this module's public name for it)
 from ..errors import ConfigError
+from ..importance import L2
 from ..masks import PrunableLayer
 from .base import PruneEvent
-from .filter_pruning import FilterPruning, _layer_choice
+from .filter_pruning import FilterPruning
 from .registry import MethodConfig, MethodSpec, RunContext, register
-
-
-def filter_l2(weight: torch.Tensor) -> torch.Tensor:
-    """The L2 norm of each filter (output channel) of a conv or linear weight."""
-    return weight.detach().flatten(1).norm(dim=1)
+from .selection import layer_choice
 
 
 @torch.no_grad()
@@ -58,12 +56,9 @@ class SoftFilterPruning(FilterPruning):
     def __init__(self, *, target: float, epochs: int, every: int = 1, include_linear: bool = False,
                  seed: int = 0) -> None:
         sfp_arguments(target, epochs, every)
-        super().__init__(lambda epochs_done: 0.0, criterion="l1", scope="layer", include_linear=include_linear,
+        super().__init__(lambda epochs_done: 0.0, criterion=L2(), scope="layer", include_linear=include_linear,
                          seed=seed)
         self.target, self.epochs, self.every = target, epochs, every
-
-    def scores(self, epoch: int) -> list[torch.Tensor]:
-        return [filter_l2(layer.module.weight) for layer in self.layers]
 
     def on_epoch_end(self, epoch: int) -> PruneEvent | None:
         """Zero the lowest-L2 filters (a pruning epoch), or prune them for good (the last epoch)."""
@@ -84,7 +79,7 @@ class SoftFilterPruning(FilterPruning):
         for group in self.coupled_layers():
             unit = torch.stack([scores[i] for i in group]).mean(dim=0)
             kept = torch.stack([self.layers[i].mask.cpu() for i in group]).any(dim=0)
-            chosen = _layer_choice(unit, kept, self._original[self.layers[group[0]].name], self.target)
+            chosen = layer_choice(unit, kept, self._original[self.layers[group[0]].name], self.target)
             for i in group:
                 zero_filters(self.layers[i], chosen)
                 count += int(chosen.numel())
