@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--seeds", type=_seed_list, default=None,
                            help="comma-separated seeds, each run trained once per seed (default: 0,1,2 for the "
                                 "PWT figures at cpu scale and ra-table2-tuned, else 0)")
-    reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
+    reproduce.add_argument("--quiet", action="store_true", help="no per-run lines or progress bar")
 
     data = commands.add_parser("data", help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10/100)")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -289,7 +289,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     preset = get_preset(args.name, args.scale, data_dir=args.data_dir, seeds=args.seeds)
     out = args.out or f"runs/reproduce/{preset.name}-{preset.scale}"
     log = (lambda _: None) if args.quiet else (lambda line: print(line, flush=True))
-    print(f"report -> {run_preset(preset, out, log=log)}")
+    progress = not args.quiet and sys.stderr.isatty()  # a bar over the runs on a terminal, lines otherwise
+    print(f"report -> {run_preset(preset, out, log=log, progress=progress)}")
     return 0
 
 
