@@ -169,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "whole filters)")
     train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
                        help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
+    train.add_argument("--skip-bad-images", dest="skip_bad_images", action="store_true", default=argparse.SUPPRESS,
+                       help="dataset folder: train without the images that do not decode (default: refuse the "
+                            "folder; summary.json counts them as skipped_images)")
     # runtime-only options: how to run, not what the run is (not config keys, not in config.yaml)
     train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines (runtime only)")
     train.add_argument("--overwrite", action="store_true",

@@ -93,7 +93,8 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out)
-    parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None)
+    parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None,
+                  progress=progress and not quiet)
     params_dense = parameter_count(parts.model)
     meter = cost_meter(config, parts)
     dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
@@ -140,6 +141,8 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
     train_seconds = checkpointer.train_seconds()
     summary = summarize(config, trainer, params_dense, train_seconds)
     summary["device"] = str(parts.device)  # the device used (config.yaml keeps what was asked, e.g. auto)
+    if parts.skipped_images is not None:  # dataset folder: images left out as undecodable
+        summary["skipped_images"] = parts.skipped_images
     summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
         # atomically, summary last: a run directory with a summary holds a complete model
