@@ -230,3 +230,19 @@ def test_cli_refuses_a_corrupt_image_before_the_run_and_skips_it_on_request(imag
     assert "skip_bad_images: true" in (run / "config.yaml").read_text()
     assert main(["train", "--dataset", "demo", "--skip-bad-images", "--quiet"]) == 2
     assert "skip_bad_images: only dataset folder" in capsys.readouterr().err
+
+
+def test_scan_draws_a_bar_on_a_terminal_for_large_folders(image_folder, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from intrain.data import folder
+
+    root = image_folder(tmp_path / "d")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    scan_folder(root, 16)  # 24 images: below the threshold
+    assert "checking images" not in capsys.readouterr().err
+    monkeypatch.setattr(folder, "SCAN_BAR_FROM", 20)
+    scan_folder(root, 16, progress=False)
+    assert "checking images" not in capsys.readouterr().err
+    scan_folder(root, 16)
+    assert "checking images" in capsys.readouterr().err
