@@ -97,6 +97,8 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default: the model's fixed input size, e.g. 32 for resnet20, else 224)"),
     ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
     ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
+    ("--log", "log", str, "none or tensorboard: each epoch's numbers as TensorBoard scalars in RUN_DIR/tensorboard "
+                          "(pip install 'intrain[tensorboard]')"),
 ]
 _PARSERS = {"int": _int, "float": _fraction, "str": str, "bool": bool}
 

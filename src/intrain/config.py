@@ -26,6 +26,7 @@ from .validation import field_type
 OPTIMIZERS = ("adam", "sgd")
 LR_SCHEDULES = ("constant", "step", "cosine", "inv")
 AMP_MODES = ("off", "bf16", "fp16")
+LOGGERS = ("none", "tensorboard")  # intrain.reporting.tb_log
 INITS = ("he-normal", "lecun-normal", "gaussian", "xavier", "pytorch")
 
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.01}
@@ -87,6 +88,7 @@ class TrainConfig:
     skip_bad_images: bool = False  # dataset folder: train without the images that do not decode
     amp: str = "off"  # autocast: off, bf16 or fp16 (fp16 with a gradient scaler, CUDA only)
     channels_last: bool = False
+    log: str = "none"  # none, or tensorboard: each epoch's record as scalars in RUN_DIR/tensorboard
 
     def __post_init__(self) -> None:
         spec = method_spec(self.method)
@@ -280,7 +282,7 @@ def _validate(c: TrainConfig) -> None:
     for f in fields(c):
         field_type(f, getattr(c, f.name))
     for name, choices in (("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES), ("amp", AMP_MODES),
-                          ("init", INITS)):
+                          ("log", LOGGERS), ("init", INITS)):
         _choice(name, getattr(c, name), choices)
     if not (c.init_std > 0 and math.isfinite(c.init_std)):
         raise ConfigError(f"init_std: must be a positive number, got {c.init_std}")

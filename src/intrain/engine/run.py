@@ -24,6 +24,7 @@ from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, co
 from .distributed import World, process_group, world_from_environment, wrap
 from .trainer import Trainer, TrainerOptions
 
+from ..reporting.tb_log import epoch_logger, require_logger
 from ..rundir import CONFIG, HISTORY, HISTORY_CSV, MODEL, SPARSE_MODEL, SUMMARY, RunDir, history_csv_text
 
 
@@ -93,6 +94,7 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out)
+    require_logger(config.log)
     parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None,
                   progress=progress and not quiet)
     params_dense = parameter_count(parts.model)
@@ -135,8 +137,10 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
             print(f"intrain: resuming after epoch {trainer.epoch}/{config.epochs}", flush=True)
     else:
         checkpointer.save(trainer)  # a run killed during its first epoch can resume too
-    with StopSignals(run_dir / CHECKPOINT, enabled=not world.distributed) as signals:
+    with StopSignals(run_dir / CHECKPOINT, enabled=not world.distributed) as signals, \
+            epoch_logger(config.log, run_dir, enabled=world.is_main, fresh=checkpoint is None) as log_epoch:
         trainer.stop_check = signals.check
+        trainer.callbacks.append(log_epoch)
         trainer.fit()
     train_seconds = checkpointer.train_seconds()
     summary = summarize(config, trainer, params_dense, train_seconds)
