@@ -46,3 +46,20 @@ def test_missing_tensorboard_and_unknown_loggers_are_one_line(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "pip install 'intrain[tensorboard]'" in err and not run.exists()
+
+
+def test_a_resumed_run_appends_its_epochs(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from intrain.engine import run as run_module
+    from interrupt import StopAfterFirstEpoch
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "StopSignals", StopAfterFirstEpoch)
+        assert main(["train", *TINY, "--epochs", "2", "--log", "tensorboard", "--out", str(run)]) != 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("test_accuracy")] == [1, 2]
