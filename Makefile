@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/intrain demo
 
-# An optional extra (make extra EXTRA=vision, or timm, onnx, lightning) that keeps the installed torch:
+# An optional extra (make extra EXTRA=vision, or timm, onnx, lightning, tensorboard) that keeps the installed torch:
 # torch is pinned to its own version, so pip picks a matching torchvision or says which versions conflict.
 EXTRA ?= vision
 extra: $(STAMP)

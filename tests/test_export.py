@@ -165,3 +165,29 @@ def test_onnx_with_raw_input_takes_uint8_images(run_dirs, tmp_path):
     assert report["onnx_max_abs_diff"] <= 1e-4
     session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].type == "tensor(uint8)"
+
+
+# ---------------------------------------------------------------------- weight-pruned runs: the sparse file
+def test_ra_export_prints_the_sparse_size_and_ratio(tmp_path, capsys):
+    """An RA run prunes weights: the export says so and gives the sparse file's bytes and ratio to the
+    dense fp32 file, those of the run's summary (compact export) or of the file it writes (sparse)."""
+    import json
+
+    out = tmp_path / "ra"
+    assert main(["train", "--model", "lenet5", "--dataset", "demo", "--subset", "200", "--method", "ra",
+                 "--epochs", "1", "--device", "cpu", "--quiet", "--out", str(out)]) == 0
+    recorded = json.loads((out / "summary.json").read_text())["sparse_file"]
+    capsys.readouterr()
+    assert main(["export", str(out), "--no-latency"]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith("file bytes (sparse)"))
+    assert f"{recorded['dense_fp32_bytes']:,}" in row and f"{recorded['bytes']:,}" in row
+    assert f"{recorded['ratio']:.2f}x" in row and recorded["ratio"] > 5
+    assert "compact or ONNX export removes no weights" in text and "non-zero parameters" in text
+    report = export_run(out, "sparse", tmp_path / "s.npz", latency=False)
+    assert report["sparse"]["bytes"] == (tmp_path / "s.npz").stat().st_size
+    assert report["sparse"]["nonzero_params"] < report["params_dense"] / 5
+
+
+def test_filter_pruned_export_has_no_sparse_rows(run_dirs):
+    assert "sparse" not in export_run(run_dirs[True], "compact", latency=False)

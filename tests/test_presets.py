@@ -1,6 +1,7 @@
 """Reproduction presets are valid configurations, and the runner wires them into a report (no training)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,30 @@ def test_reproduce_help_names_every_preset(capsys):
     shown = " ".join(capsys.readouterr().out.split()).replace("- ", "-")  # argparse wraps inside names
     for name in PRESETS:
         assert name in shown
+
+
+def _counting_train(config, quiet=True, overwrite=False):
+    return _fake_train(config, quiet)
+
+
+def test_reproduce_lines_count_the_runs_and_the_time(tmp_path):
+    """Without a terminal each run gets its [i/N] lines, the elapsed time and what is left."""
+    preset = get_preset("pwt-fig5", "cpu", seeds=(0,))
+    lines: list[str] = []
+    run_preset(preset, tmp_path, train=_counting_train, log=lines.append)
+    total = len(preset.runs)
+    for i, run in enumerate(preset.runs, 1):
+        done = [line for line in lines if line.startswith(f"[{i}/{total}] {run.label}: final test accuracy")]
+        assert len(done) == 1 and re.search(r"\(elapsed \d+:\d\d:\d\d", done[0])
+    assert "left)" in lines[1] and "left" not in lines[-1]  # an estimate, until the last run
+    lines.clear()
+    run_preset(preset, tmp_path, train=_counting_train, log=lines.append)
+    assert lines == [f"[{i}/{total}] {run.label}: already done, reused" for i, run in enumerate(preset.runs, 1)]
+
+
+def test_reproduce_progress_bar_counts_the_runs(tmp_path, capsys):
+    preset = get_preset("pwt-fig5", "cpu", seeds=(0,))
+    lines: list[str] = []
+    run_preset(preset, tmp_path, train=_counting_train, log=lines.append, progress=True)
+    assert f"{len(preset.runs)}/{len(preset.runs)}" in capsys.readouterr().err  # the bar, on stderr
+    assert sum(line.startswith("[") for line in lines) == 2 * len(preset.runs)  # the lines still come

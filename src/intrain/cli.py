@@ -96,9 +96,9 @@ RUN_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--out", "out", str, "run directory (default runs/<model>-<dataset>-<method>-<time>)"),
     ("--image-size", "image_size", _int, "dataset folder: side of the square training/eval crops (default: the model's fixed input size, e.g. 32 for resnet20, else 224)"),
     ("--workers", "workers", _int, "dataset folder: image decoding processes (default 0: in the training process)"),
-    ("--log", "log", str, "also log every epoch to tensorboard (event files in RUN_DIR/tensorboard; "
-                          "pip install 'intrain[tensorboard]') or none"),
     ("--amp", "amp", str, "mixed precision: off, bf16 or fp16 (fp16: CUDA, with a gradient scaler)"),
+    ("--log", "log", str, "none or tensorboard: each epoch's numbers as TensorBoard scalars in RUN_DIR/tensorboard "
+                          "(pip install 'intrain[tensorboard]')"),
 ]
 _PARSERS = {"int": _int, "float": _fraction, "str": str, "bool": bool}
 
@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "whole filters)")
     train.add_argument("--channels-last", dest="channels_last", action="store_true", default=argparse.SUPPRESS,
                        help="model and inputs in channels-last memory order (faster convolutions on GPUs)")
+    train.add_argument("--skip-bad-images", dest="skip_bad_images", action="store_true", default=argparse.SUPPRESS,
+                       help="dataset folder: train without the images that do not decode (default: refuse the "
+                            "folder; summary.json counts them as skipped_images)")
     # runtime-only options: how to run, not what the run is (not config keys, not in config.yaml)
     train.add_argument("--quiet", action="store_true", help="no progress bar, no per-epoch lines (runtime only)")
     train.add_argument("--overwrite", action="store_true",
@@ -209,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--seeds", type=_seed_list, default=None,
                            help="comma-separated seeds, each run trained once per seed (default: 0,1,2 for the "
                                 "PWT figures at cpu scale and ra-table2-tuned, else 0)")
-    reproduce.add_argument("--quiet", action="store_true", help="no per-run lines")
+    reproduce.add_argument("--quiet", action="store_true", help="no per-run lines or progress bar")
 
     data = commands.add_parser("data", help="download a dataset (MNIST, Fashion-MNIST, CIFAR-10/100)")
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser, required=True)
@@ -291,7 +294,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     preset = get_preset(args.name, args.scale, data_dir=args.data_dir, seeds=args.seeds)
     out = args.out or f"runs/reproduce/{preset.name}-{preset.scale}"
     log = (lambda _: None) if args.quiet else (lambda line: print(line, flush=True))
-    print(f"report -> {run_preset(preset, out, log=log)}")
+    progress = not args.quiet and sys.stderr.isatty()  # a bar over the runs on a terminal, lines otherwise
+    print(f"report -> {run_preset(preset, out, log=log, progress=progress)}")
     return 0
 
 

@@ -85,6 +85,7 @@ class TrainConfig:
     # image folders, mixed precision, memory layout
     image_size: int | None = None  # dataset folder: side of the square crops (default 224)
     workers: int = 0  # dataset folder: decoding processes (0: the training process)
+    skip_bad_images: bool = False  # dataset folder: train without the images that do not decode
     amp: str = "off"  # autocast: off, bf16 or fp16 (fp16 with a gradient scaler, CUDA only)
     channels_last: bool = False
     # besides history.jsonl and history.csv: none, or tensorboard (event files in RUN_DIR/tensorboard)
@@ -334,6 +335,8 @@ def _validate(c: TrainConfig) -> None:
     _at_least("workers", c.workers, 0)
     if c.workers and c.dataset != "folder":
         raise ConfigError(f"workers: only dataset folder decodes images; {c.dataset} is held in memory, drop --workers")
+    if c.skip_bad_images and c.dataset != "folder":
+        raise ConfigError(f"skip_bad_images: only dataset folder decodes images; drop --skip-bad-images for {c.dataset}")
     for name in ("data_dir", "out", "init_from"):
         if "\x00" in (getattr(c, name) or ""):
             raise ConfigError(f"{name}: a path cannot contain a NUL character")

@@ -18,7 +18,9 @@ and ``RUN_DIR/model.pt`` and writes, by default into ``RUN_DIR``:
 
 Every export also reports parameters, forward MACs per image (:func:`intrain.costs.layer_costs`)
 and the measured CPU inference latency of the dense network against the compact one at batch 1
-and 64 (:func:`compare_latency`).
+and 64 (:func:`compare_latency`). A weight-pruned run's (RA, scratch) also reports its non-zero
+parameters and the sparse file's bytes against the dense fp32 file's (:func:`sparse_size`): a compact
+or ONNX export removes pruned filters only, never single weights.
 """
 
 from __future__ import annotations
@@ -336,6 +338,16 @@ def format_report(report: dict[str, Any]) -> str:
         lines.append(f"{label:<22}{row['dense_ms']:>12.2f}ms{row['compact_ms']:>12.2f}ms{row['speedup']:>8.2f}x")
     if report.get("latency"):
         lines.append("(latency: median of eval-mode forwards of random images, 1 CPU thread)")
+    sparse = report.get("sparse")
+    if sparse:
+        lines.append(f"{'non-zero parameters':<22}{report['params_dense']:>14,}{sparse['nonzero_params']:>14,}"
+                     f"{ratio(report['params_dense'], sparse['nonzero_params']):>9}")
+        lines.append(f"{'file bytes (sparse)':<22}{sparse['dense_fp32_bytes']:>14,}{sparse['bytes']:>14,}"
+                     f"{sparse['ratio']:>8.2f}x")
+        lines.append("(dense: torch.save of the fp32 weights; sparse: intrain.sparse .npz"
+                     + (f", {sparse['path']})" if sparse["path"] else ", --format sparse writes it)"))
+        lines.append("this run pruned weights, not filters: a compact or ONNX export removes no weights "
+                     "(they stay as zeros); the sparse file is the small one")
     for fmt, path in report.get("files", {}).items():
         lines.append(f"{fmt}: {path}")
     if report.get("onnx_max_abs_diff") is not None:
@@ -378,4 +390,27 @@ def export_run(run_dir: str | Path, fmt: str = "compact", out: str | Path | None
         files["sparse"] = str(target)
     report = size_report(_build(arguments).eval(), model, shape, latency=latency, repeats=repeats)
     report.update(files=files, onnx_max_abs_diff=onnx_diff)
+    if any(k.endswith("." + WEIGHT_MASK) for k in state):
+        sparse_path = target if fmt == "sparse" else RunDir(run_dir).sparse_model
+        report["sparse"] = sparse_size(state, sparse_path if sparse_path.is_file() else None)
     return report
+
+
+def sparse_size(state: dict[str, torch.Tensor], path: Path | None) -> dict[str, Any]:
+    """A weight-pruned model's sizes: non-zero parameters, the sparse file's bytes (``path``, or a
+    temporary one written for the count) against the dense fp32 file's, and their ratio."""
+    import tempfile
+
+    from .sparse import dense_file_bytes, materialize, save_sparse
+
+    if path is None:
+        with tempfile.TemporaryDirectory() as folder:
+            sparse_bytes = save_sparse(state, Path(folder) / "model_sparse.npz")
+    else:
+        sparse_bytes = path.stat().st_size
+    weights = materialize(state)
+    nonzero = sum(int(v.count_nonzero()) for k, v in weights.items()
+                  if v.is_floating_point() and not k.endswith(("." + WEIGHT_MASK, "." + FILTER_MASK)))
+    dense_bytes = dense_file_bytes(state)
+    return {"path": str(path) if path is not None else None, "bytes": sparse_bytes,
+            "dense_fp32_bytes": dense_bytes, "ratio": dense_bytes / sparse_bytes, "nonzero_params": nonzero}

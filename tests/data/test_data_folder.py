@@ -150,8 +150,8 @@ def test_ranks_shard_the_epoch_and_channels_last_is_kept(image_folder, tmp_path)
 def test_unreadable_image_is_a_one_line_error_naming_the_file(image_folder, tmp_path):
     root = image_folder(tmp_path / "d")
     bad = root / "train" / "dog" / "3.png"
-    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
     data = scan_folder(root, 16)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n garbage")  # spoilt after the scan, e.g. a disk error
     for workers in (0, 2):
         loader = FolderLoader(data.train_files, data.train_labels, data.spec, batch_size=18, train=True,
                               workers=workers)
@@ -198,3 +198,51 @@ def test_train_on_a_folder_with_workers_pwt_and_compaction(image_folder, tmp_pat
     saved = torch.load(run / "model_compact.pt", weights_only=True)
     assert saved["config"]["num_classes"] == 3 and saved["config"]["input_shape"] == [3, 32, 32]
     assert compact(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_scan_checks_every_image_and_skip_bad_leaves_them_out(image_folder, tmp_path):
+    root = image_folder(tmp_path / "d")
+    bad = root / "val" / "cat" / "1.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(DataError, match=f"cannot decode image {bad}: .*--skip-bad-images"):
+        scan_folder(root, 16)
+    data = scan_folder(root, 16, skip_bad=True)
+    assert data.skipped == (str(bad),) and len(data.val_files) == 5 and len(data.train_files) == 18
+    assert data.val_labels.tolist() == [0, 1, 1, 2, 2]
+
+
+def test_cli_refuses_a_corrupt_image_before_the_run_and_skips_it_on_request(image_folder, tmp_path, capsys):
+    """One line naming the file and the switch, no run folder; with --skip-bad-images the run trains
+    and its summary counts the image."""
+    root = image_folder(tmp_path / "d")
+    bad = root / "train" / "dog" / "2.png"
+    bad.write_bytes(b"not an image")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", "folder", "--data-dir", str(root), "--model", "vgg16-224", "--width", "0.0625",
+            "--image-size", "32", "--epochs", "1", "--batch-size", "6", "--device", "cpu", "--out", str(run), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot decode image {bad}" in err and "--skip-bad-images" in err
+    assert not run.exists()
+    assert main([*args, "--skip-bad-images"]) == 0
+    summary = __import__("json").loads((run / "summary.json").read_text())
+    assert summary["skipped_images"] == 1
+    assert "skip_bad_images: true" in (run / "config.yaml").read_text()
+    assert main(["train", "--dataset", "demo", "--skip-bad-images", "--quiet"]) == 2
+    assert "skip_bad_images: only dataset folder" in capsys.readouterr().err
+
+
+def test_scan_draws_a_bar_on_a_terminal_for_large_folders(image_folder, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from intrain.data import folder
+
+    root = image_folder(tmp_path / "d")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    scan_folder(root, 16)  # 24 images: below the threshold
+    assert "checking images" not in capsys.readouterr().err
+    monkeypatch.setattr(folder, "SCAN_BAR_FROM", 20)
+    scan_folder(root, 16, progress=False)
+    assert "checking images" not in capsys.readouterr().err
+    scan_folder(root, 16)
+    assert "checking images" in capsys.readouterr().err

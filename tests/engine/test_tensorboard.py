@@ -1,45 +1,65 @@
-"""``--log tensorboard``: every epoch's numbers as TensorBoard scalars in RUN_DIR/tensorboard."""
+"""--log tensorboard: every epoch's numbers as TensorBoard scalars; a missing package is one line."""
 
-from __future__ import annotations
-
+import builtins
 import json
 
 import pytest
 
 from intrain.cli import main
-from intrain.engine.tensorboard import tag
+
+TINY = ["--model", "lenet5", "--dataset", "demo", "--subset", "100", "--batch-size", "50", "--device", "cpu",
+        "--quiet"]
 
 
-def _scalars(folder):
+def test_tensorboard_scalars_are_the_history(tmp_path):
+    pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(folder))
-    events.Reload()
-    return {t: [(e.step, e.value) for e in events.Scalars(t)] for t in events.Tags()["scalars"]}
-
-
-def test_tags_group_the_record_keys():
-    assert tag("val_accuracy") == "accuracy/val_accuracy" and tag("train_macs") == "cost/train_macs"
-    assert tag("lr") == "train/lr"
-
-
-def test_a_run_logs_every_epoch_and_overwrite_removes_the_log(tmp_path):
-    pytest.importorskip("tensorboard")
     run = tmp_path / "run"
-    args = ["train", "--dataset", "demo", "--subset", "200", "--val-split", "100", "--epochs", "2", "--method", "pwt",
-            "--target", "0.5", "--device", "cpu", "--out", str(run), "--quiet"]
-    assert main([*args, "--log", "tensorboard"]) == 0
+    assert main(["train", *TINY, "--method", "ra", "--epochs", "2", "--log", "tensorboard", "--out", str(run)]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
-    scalars = _scalars(run / "tensorboard")
-    for key in ("test_accuracy", "val_accuracy", "train_loss", "pruned_filter_fraction", "train_macs"):
-        assert [step for step, _ in scalars[tag(key)]] == [1, 2]
-        assert [value for _, value in scalars[tag(key)]] == pytest.approx([r[key] for r in history], rel=1e-6)
-    assert "log: tensorboard" in (run / "config.yaml").read_text()
-    assert main([*args, "--overwrite"]) == 0
-    assert not (run / "tensorboard").exists()  # the old run's log went with it
+    for key in ("test_accuracy", "train_loss", "sparsity", "params"):
+        scalars = events.Scalars(key)
+        assert [s.step for s in scalars] == [1, 2]
+        assert [s.value for s in scalars] == pytest.approx([r[key] for r in history], rel=1e-6)
+    assert main(["train", *TINY, "--epochs", "1", "--log", "tensorboard", "--out", str(run), "--overwrite"]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))  # the replaced run's events are gone
+    events.Reload()
+    assert [s.step for s in events.Scalars("test_accuracy")] == [1]
 
 
-def test_an_unknown_log_is_refused_in_one_line(tmp_path, capsys):
-    assert main(["train", "--dataset", "demo", "--log", "wandb", "--out", str(tmp_path / "r")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["intrain: error: log: unknown value 'wandb'; choose one of: none, tensorboard"]
+def test_missing_tensorboard_and_unknown_loggers_are_one_line(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    assert main(["train", *TINY, "--epochs", "1", "--log", "wandb", "--out", str(run)]) == 2
+    assert "log: unknown value 'wandb'; choose one of: none, tensorboard" in capsys.readouterr().err
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name.startswith(("tensorboard", "torch.utils.tensorboard")):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    assert main(["train", *TINY, "--epochs", "1", "--log", "tensorboard", "--out", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "pip install 'intrain[tensorboard]'" in err and not run.exists()
+
+
+def test_a_resumed_run_appends_its_epochs(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from intrain.engine import run as run_module
+    from interrupt import StopAfterFirstEpoch
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(run_module, "StopSignals", StopAfterFirstEpoch)
+        assert main(["train", *TINY, "--epochs", "2", "--log", "tensorboard", "--out", str(run)]) != 0
+    assert main(["train", "--resume", str(run), "--quiet"]) == 0
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert [s.step for s in events.Scalars("test_accuracy")] == [1, 2]

@@ -3,7 +3,10 @@
 
 ``DIR/train/<class>/<image>`` and ``DIR/val/<class>/<image>``: classes are the sorted names of the
 train class folders, and ``val`` must have the same ones. Images are any file Pillow can decode with
-one of :data:`IMAGE_EXTENSIONS` (case-insensitive); other files and hidden files are ignored.
+one of :data:`IMAGE_EXTENSIONS` (case-insensitive); other files and hidden files are ignored. The
+scan opens every image and decodes its header (:func:`check_images`, a progress bar on a terminal for
+more than :data:`SCAN_BAR_FROM` files), so that a corrupt file is one line before the run starts,
+or, with ``skip_bad``, left out and counted.
 
 Transforms (one resampling each, bilinear, with Pillow's ``resize(box=...)``):
 
@@ -28,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -44,6 +48,7 @@ DEFAULT_IMAGE_SIZE = 224
 EVAL_CROP_FRACTION = 0.875  # 224 of 256
 SCALE, RATIO = (0.08, 1.0), (3 / 4, 4 / 3)
 LAYOUT = "expected DIR/train/<class>/<images> and DIR/val/<class>/<images>"
+SCAN_BAR_FROM = 1000  # a progress bar over the header check from this many files (on a terminal)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,7 @@ class FolderData:
     train_labels: torch.Tensor
     val_files: tuple[str, ...]
     val_labels: torch.Tensor
+    skipped: tuple[str, ...] = ()  # the images left out as undecodable (``skip_bad``)
 
 
 def folder_spec(num_classes: int, image_size: int = DEFAULT_IMAGE_SIZE) -> DatasetSpec:
@@ -63,9 +69,11 @@ def folder_spec(num_classes: int, image_size: int = DEFAULT_IMAGE_SIZE) -> Datas
     return DatasetSpec("folder", num_classes, 3, image_size, IMAGENET_MEAN, IMAGENET_STD, augment=True)
 
 
-def scan_folder(root: str | os.PathLike, image_size: int = DEFAULT_IMAGE_SIZE) -> FolderData:
-    """List the images of ``root`` (see the module docstring); a bad layout raises ``DataError``
-    with one line naming the folder."""
+def scan_folder(root: str | os.PathLike, image_size: int = DEFAULT_IMAGE_SIZE, *, skip_bad: bool = False,
+                progress: bool = True) -> FolderData:
+    """List the images of ``root`` (see the module docstring) and check that each decodes
+    (:func:`check_images`); a bad layout or image raises ``DataError`` with one line naming the folder
+    or file. With ``skip_bad`` undecodable images are left out instead and listed in ``skipped``."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"folder dataset {root} not found ({LAYOUT})")
@@ -85,9 +93,45 @@ def scan_folder(root: str | os.PathLike, image_size: int = DEFAULT_IMAGE_SIZE) -
     val_files, val_labels = _images(val_dir, classes)
     if len(classes) < 2:
         raise DataError(f"{train_dir} has {len(classes)} class folder; a classifier needs at least 2")
+    bad = check_images((*train_files, *val_files), skip_bad=skip_bad, progress=progress)
+    if bad:
+        train_files, train_labels = _without(train_files, train_labels, bad, train_dir)
+        val_files, val_labels = _without(val_files, val_labels, bad, val_dir)
     return FolderData(folder_spec(len(classes), image_size), classes, train_files,
                       torch.tensor(train_labels, dtype=torch.int64), val_files,
-                      torch.tensor(val_labels, dtype=torch.int64))
+                      torch.tensor(val_labels, dtype=torch.int64), tuple(sorted(bad)))
+
+
+def check_images(files: Sequence[str], *, skip_bad: bool = False, progress: bool = True) -> set[str]:
+    """Open every file and decode its header with Pillow (``Image.verify``); return the files that
+    fail when ``skip_bad``, else raise ``DataError`` naming the first. ``progress``: a bar on a
+    terminal for more than :data:`SCAN_BAR_FROM` files."""
+    from PIL import Image
+
+    checked: Iterator[str] | Sequence[str] = files
+    if progress and len(files) > SCAN_BAR_FROM and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        checked = tqdm(files, desc="checking images", unit="img", leave=False, dynamic_ncols=True)
+    bad = set()
+    for path in checked:
+        try:
+            with Image.open(path) as image:
+                image.verify()
+        except Exception as exc:  # noqa: BLE001 - Pillow raises many types for a bad file
+            if not skip_bad:
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                raise DataError(f"cannot decode image {path}: {reason}; --skip-bad-images trains "
+                                "without the images that do not decode") from None
+            bad.add(path)
+    return bad
+
+
+def _without(files: tuple[str, ...], labels: list[int], bad: set[str], split: Path) -> tuple[tuple[str, ...], list[int]]:
+    kept = [i for i, path in enumerate(files) if path not in bad]
+    if not kept:
+        raise DataError(f"{split}: none of its {len(files)} images decodes")
+    return tuple(files[i] for i in kept), [labels[i] for i in kept]
 
 
 def _class_folders(split: Path) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ class RunParts:
     device: torch.device
     notes: tuple[str, ...] = ()  # the data's notes for the user (Splits.notes)
     val_loader: BatchLoader | None = None  # the validation split held out of the training data (val_split)
+    skipped_images: int | None = None  # dataset folder: images left out as undecodable (skip_bad_images)
 
 
 def resolve_device(name: str, world: World = World()) -> torch.device:
@@ -112,13 +113,15 @@ def make_method(config: TrainConfig, iterations_per_epoch: int = 1, *, model: nn
     return config.spec.build(config.method_config, context)
 
 
-def build(config: TrainConfig, world: World = World(), saved_method_state: dict | None = None) -> RunParts:
+def build(config: TrainConfig, world: World = World(), saved_method_state: dict | None = None, *,
+          progress: bool = True) -> RunParts:
     """Data, model, optimizer, schedule and pruning method for ``config``, seeded.
 
     With several ranks, ``batch_size`` is the global batch: each rank takes ``batch_size / ranks``.
     The method is built last (RA's probe phase runs then, unless ``saved_method_state``, the method's
     state in a checkpoint being resumed, holds its result), after ``init_from``'s weights are loaded
-    (not when resuming: the checkpoint's weights replace them).
+    (not when resuming: the checkpoint's weights replace them). ``progress``: a folder dataset's scan
+    may draw a bar on a terminal.
     """
     device = resolve_device(config.device, world)
     check_precision(config, device)
@@ -126,8 +129,11 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
         raise ConfigError(f"batch_size: {config.batch_size} is not divisible by the {world.size} ranks")
     entry = model_entry(config.model)
     notes: tuple[str, ...] = ()
+    skipped = None
     if config.dataset == "folder":
-        spec, train_loader, test_loader, val_loader = folder_loaders(config, entry, world, device)
+        spec, train_loader, test_loader, val_loader, skipped = folder_loaders(config, entry, world, device, progress)
+        if skipped:
+            notes = (f"left out {len(skipped)} image(s) that do not decode (--skip-bad-images), e.g. {skipped[0]}",)
     else:
         splits = load_dataset(config.dataset, config.data_dir, subset=config.subset, seed=config.seed,
                               val_split=config.val_split)
@@ -162,19 +168,21 @@ def build(config: TrainConfig, world: World = World(), saved_method_state: dict 
                          saved_state=saved_method_state)
     if world.distributed:  # each rank its own stream for dropout and the like (weights are identical)
         seed_everything((config.seed + RANK_SEED_STRIDE * world.rank) % (MAX_SEED + 1))
-    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes, val_loader)
+    return RunParts(model, optimizer, scheduler, method, train_loader, test_loader, spec, device, notes, val_loader,
+                    None if skipped is None else len(skipped))
 
 
-def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device):
-    """Spec and loaders of ``--dataset folder`` (:mod:`intrain.data.folder`): ``image_size`` defaults
-    to the model's fixed input size, else 224."""
+def folder_loaders(config: TrainConfig, entry, world: World, device: torch.device, progress: bool = True):
+    """Spec, loaders and skipped (undecodable) files of ``--dataset folder`` (:mod:`intrain.data.folder`):
+    ``image_size`` defaults to the model's fixed input size, else 224."""
     from ..data.folder import FolderLoader, scan_folder
 
     size = config.folder_image_size
     if entry.input_size and size != entry.input_size:
         raise ConfigError(f"image_size: model {config.model} takes {entry.input_size}x{entry.input_size} "
                           f"images, got {size}; drop --image-size or pick another model")
-    data = scan_folder(config.data_dir if config.data_dir is not None else default_data_dir(), size)
+    data = scan_folder(config.data_dir if config.data_dir is not None else default_data_dir(), size,
+                       skip_bad=config.skip_bad_images, progress=progress)
     files, labels = data.train_files, data.train_labels
     held = None
     if config.val_split is not None:  # held out of DIR/train (DIR/val is the test split)
@@ -192,7 +200,7 @@ def folder_loaders(config: TrainConfig, entry, world: World, device: torch.devic
         return FolderLoader(files, labels, data.spec, batch_size=max(config.batch_size, 256), train=False, **common)
 
     test = evaluation(data.val_files, data.val_labels)
-    return data.spec, train, test, evaluation(*held) if held is not None else None
+    return data.spec, train, test, evaluation(*held) if held is not None else None, data.skipped
 
 
 def check_input_size(model: nn.Module, config: TrainConfig, shape: tuple[int, ...]) -> None:

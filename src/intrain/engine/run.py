@@ -22,9 +22,9 @@ from .build import apply_memory_format, build, resolve_device
 from .checkpoint import (CHECKPOINT, Checkpointer, StopSignals, atomic_write, config_from_checkpoint,
                          fit_parts_to_checkpoint, load_checkpoint, resume_trainer, save_checkpoint)
 from .distributed import World, process_group, world_from_environment, wrap
-from .tensorboard import TensorBoardLog, summary_writer_class
 from .trainer import Trainer, TrainerOptions
 
+from .tensorboard import epoch_logger, require_logger
 from ..rundir import CONFIG, HISTORY, HISTORY_CSV, MODEL, SPARSE_MODEL, SUMMARY, RunDir, history_csv_text
 
 
@@ -94,7 +94,9 @@ def resume(run_dir: str | Path, *, quiet: bool = False, progress: bool = True) -
 def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
            checkpoint: dict[str, Any] | None = None) -> dict[str, Any]:
     run_dir = Path(config.out)
-    parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None)
+    require_logger(config.log)
+    parts = build(config, world, saved_method_state=checkpoint["method"] if checkpoint is not None else None,
+                  progress=progress and not quiet)
     params_dense = parameter_count(parts.model)
     meter = cost_meter(config, parts)
     dense_epoch_cost = meter.dense(parts.model)  # on the freshly built, dense model
@@ -111,8 +113,6 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
                 f.write(json.dumps(record) + "\n")
             write_history_csv(run_dir, trainer.history)
 
-    if config.log == "tensorboard" and world.is_main:
-        summary_writer_class()  # missing package: one line before the run folder exists
     trainer = Trainer(
         parts.model, parts.optimizer, parts.train_loader, parts.test_loader,
         options=TrainerOptions(epochs=config.epochs, recalibrate_bn_batches=config.bn_recalibration_batches,
@@ -125,8 +125,6 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
         make_run_dir(run_dir)
         write_yaml(config, run_dir / CONFIG)
         write_history(history_file, checkpoint["history"] if checkpoint is not None else [])
-        if config.log == "tensorboard":
-            trainer.callbacks.append(TensorBoardLog(run_dir))
     if not quiet:
         ranks = f", {world.size} ranks" if world.distributed else ""
         print(f"intrain: {config.method} {config.model} on {config.dataset} "
@@ -139,12 +137,16 @@ def _train(config: TrainConfig, world: World, *, quiet: bool, progress: bool,
             print(f"intrain: resuming after epoch {trainer.epoch}/{config.epochs}", flush=True)
     else:
         checkpointer.save(trainer)  # a run killed during its first epoch can resume too
-    with StopSignals(run_dir / CHECKPOINT, enabled=not world.distributed) as signals:
+    with StopSignals(run_dir / CHECKPOINT, enabled=not world.distributed) as signals, \
+            epoch_logger(config.log, run_dir, enabled=world.is_main, fresh=checkpoint is None) as log_epoch:
         trainer.stop_check = signals.check
+        trainer.callbacks.append(log_epoch)
         trainer.fit()
     train_seconds = checkpointer.train_seconds()
     summary = summarize(config, trainer, params_dense, train_seconds)
     summary["device"] = str(parts.device)  # the device used (config.yaml keeps what was asked, e.g. auto)
+    if parts.skipped_images is not None:  # dataset folder: images left out as undecodable
+        summary["skipped_images"] = parts.skipped_images
     summary.update(cost_summary(trainer, meter, dense_epoch_cost, len(parts.train_loader)))
     if world.is_main:
         # atomically, summary last: a run directory with a summary holds a complete model

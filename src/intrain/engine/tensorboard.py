@@ -1,48 +1,64 @@
-"""``--log tensorboard``: every epoch's record (:meth:`Trainer.run_epoch`) as TensorBoard scalars in
-``RUN_DIR/tensorboard`` (``tensorboard --logdir RUN_DIR``), beside ``history.jsonl`` and ``history.csv``.
-Needs the ``tensorboard`` package (``pip install 'intrain[tensorboard]'``)."""
+"""``--log tensorboard``: each epoch's history record as TensorBoard scalars in ``RUN_DIR/tensorboard``.
+
+Every numeric key of the record (``train_loss``, ``test_accuracy``, ``sparsity``, ``params``,
+``train_macs``, ``lr``, ...) becomes a scalar of that name at step ``epoch``. Needs the tensorboard
+package (``pip install 'intrain[tensorboard]'``); a run that asks for it without is refused in one
+line before its folder exists. A resumed run appends to the same folder; a fresh one (``--overwrite``)
+first removes the event files of the run it replaces.
+"""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from ..errors import ConfigError
+from ..errors import IntrainError
 from ..rundir import TENSORBOARD
 
-# record keys grouped in TensorBoard's panels; the others go under "train"
-GROUPS = {"accuracy": ("train_accuracy", "val_accuracy", "test_accuracy"),
-          "loss": ("train_loss", "val_loss", "test_loss"),
-          "pruning": ("pruned_filter_fraction", "sparsity", "params"),
-          "cost": ("train_macs", "train_mem", "epoch_seconds", "prune_seconds", "eval_seconds")}
+FOLDER = TENSORBOARD
+EVENTS = "events.out.tfevents.*"
+
+EpochLog = Callable[[Any, dict[str, Any]], None]
 
 
-def summary_writer_class():
-    """torch's ``SummaryWriter``, or a one-line ConfigError naming the extra to install."""
+def require_logger(log: str) -> None:
+    """A one-line error when ``log``'s package is missing."""
+    if log == "tensorboard":
+        try:
+            from torch.utils.tensorboard import SummaryWriter  # noqa: F401 - only whether it imports
+        except ImportError:
+            raise IntrainError("log: tensorboard needs the tensorboard package: "
+                               "pip install 'intrain[tensorboard]'") from None
+
+
+def numeric_scalars(record: dict[str, Any]) -> dict[str, float]:
+    """The record's numbers (not ``epoch``, not booleans), as TensorBoard scalars."""
+    return {key: float(value) for key, value in record.items()
+            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+@contextmanager
+def epoch_logger(log: str, run_dir: Path, *, enabled: bool = True, fresh: bool = True) -> Iterator[EpochLog]:
+    """A Trainer epoch callback ``(trainer, record)`` writing ``record`` for ``log`` (a no-op for
+    ``none`` or when not ``enabled``, e.g. on ranks other than 0); the writer is closed on exit."""
+    if log != "tensorboard" or not enabled:
+        yield lambda trainer, record: None
+        return
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = Path(run_dir) / FOLDER
+    if fresh:
+        for old in folder.glob(EVENTS):
+            old.unlink()
+    writer = SummaryWriter(str(folder))
+
+    def write(trainer: Any, record: dict[str, Any]) -> None:
+        for key, value in numeric_scalars(record).items():
+            writer.add_scalar(key, value, int(record["epoch"]))
+        writer.flush()
+
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise ConfigError("log: tensorboard needs the tensorboard package: pip install 'intrain[tensorboard]'") from None
-    return SummaryWriter
-
-
-def tag(key: str) -> str:
-    group = next((name for name, keys in GROUPS.items() if key in keys), "train")
-    return f"{group}/{key}"
-
-
-class TensorBoardLog:
-    """An epoch callback ``(trainer, record)``: the record's numbers as scalars at step ``epoch``.
-    A resumed run appends to the same folder; TensorBoard shows the later value of a step written twice."""
-
-    def __init__(self, run_dir: str | Path) -> None:
-        self.writer = summary_writer_class()(log_dir=str(Path(run_dir) / TENSORBOARD))
-
-    def __call__(self, trainer: Any, record: dict[str, Any]) -> None:
-        for key, value in record.items():
-            if key != "epoch" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.writer.add_scalar(tag(key), value, global_step=record["epoch"])
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
+        yield write
+    finally:
+        writer.close()
