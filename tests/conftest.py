@@ -30,3 +30,15 @@ def image_folder():
     """``image_folder(root, classes=..., train=6, val=2, size=(24, 20)) -> root``: see :func:`write_folder`."""
     pytest.importorskip("PIL.Image")
     return write_folder
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test: depthwise convolutions of tiny models are far slower on several
+    threads of a busy machine. Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,13 +20,7 @@ from test_compaction import assert_same_state, make_optimizer, max_diff, train_s
 NAMES = list(ZOO)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Depthwise convolutions of tiny models are far slower on several threads of a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: depthwise convs on one thread
 
 
 def batches(count, batch=4, seed=1, dtype=torch.float32, shape=INPUT):

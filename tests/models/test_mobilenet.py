@@ -15,13 +15,7 @@ from intrain.models import create_model, model_entry
 from intrain.models.mobilenet import InvertedResidual, divisible
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Depthwise convolutions on several threads of a busy machine are far slower than on one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py: depthwise convs on one thread
 
 
 def test_the_cifar_network_has_the_published_size():
