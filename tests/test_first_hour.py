@@ -50,3 +50,18 @@ def test_config_records_the_image_size_a_folder_run_uses():
     assert resolved(model="alexnet", image_size=64).image_size == 64
     assert TrainConfig.of(dataset="demo").resolved().image_size is None
     assert yaml.safe_load(yaml.safe_dump(resolved(model="resnet20").to_dict()))["image_size"] == 32
+
+
+def test_a_flag_typo_gets_a_suggestion(tmp_path, capsys):
+    assert main(["train", "--dataset", "demo", "--epohcs", "2", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["intrain: error: unrecognized arguments: --epohcs 2; did you mean '--epochs'? "
+                   "(see 'intrain train --help')"]
+    assert not (tmp_path / "r").exists()
+
+
+def test_method_settings_show_their_defaults_in_help():
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    text = " ".join(train.format_help().split())
+    assert "[pwt] fraction of filters pruned at the end, in [0, 1) (default 0.5)" in text
+    assert "(default l1) [pwt, prt]" in text

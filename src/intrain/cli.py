@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import sys
 from typing import Any, Sequence
 
@@ -326,13 +327,28 @@ def one_line(text: str) -> str:
                    for c in text)
 
 
+def flag_hint(parser: argparse.ArgumentParser, command: str | None, unknown: list[str]) -> str:
+    """``; did you mean '--epochs'?`` for the first unknown flag close to one of the command's."""
+    if command is None:
+        return ""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[command]
+    flags = [flag for action in sub._actions for flag in action.option_strings if flag.startswith("--")]
+    for word in unknown:
+        if word.startswith("--"):
+            hint = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+            if hint:
+                return f"; did you mean '{hint[0]}'?"
+    return ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args, unknown = parser.parse_known_args(argv)
         if unknown:  # named after the subcommand, whose --help lists its options
             command = f"{parser.prog} {args.command}" if args.command else parser.prog
-            raise IntrainError(f"unrecognized arguments: {' '.join(unknown)} (see '{command} --help')")
+            raise IntrainError(f"unrecognized arguments: {' '.join(unknown)}{flag_hint(parser, args.command, unknown)} "
+                               f"(see '{command} --help')")
         if args.command is None:
             parser.print_help()
             return 2

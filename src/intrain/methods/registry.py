@@ -189,10 +189,20 @@ def field_users() -> dict[str, tuple[str, ...]]:
 def field_help(name: str) -> str:
     """The help text of setting ``name``, followed by the methods that use it (each method's own text
     where they differ)."""
-    texts = {spec.name: f.metadata["help"] for spec in _REGISTRY.values() for f in fields(spec.config) if f.name == name}
+    texts = {spec.name: _with_default(f) for spec in _REGISTRY.values() for f in fields(spec.config) if f.name == name}
     if len(set(texts.values())) == 1:
         return f"{next(iter(texts.values()))} [{', '.join(texts)}]"
     return "; ".join(f"[{method}] {text}" for method, text in texts.items())
+
+
+def _with_default(f: dataclasses.Field) -> str:
+    """A setting's help text with its default (a bool switch: off)."""
+    text = f.metadata["help"]
+    if "default" in text or f.default is dataclasses.MISSING:
+        return text
+    default = f.default
+    shown = "off" if default is False else "none" if default is None else default
+    return f"{text} (default {shown})"
 
 
 def method_field(name: str) -> dataclasses.Field:
