@@ -41,3 +41,26 @@ def test_make_extra_pins_the_installed_torch_and_the_readme_says_how():
     readme = (ROOT / "README.md").read_text()
     assert "make extra EXTRA=vision" in readme
     assert "pip install 'intrain[vision]' \"torch==$(python -c 'import torch; print(torch.__version__.split(\"+\")[0])')\"" in readme
+
+
+def test_a_torchvision_built_for_another_torch_is_one_line(monkeypatch):
+    """PyPI's torchvision beside a +cpu torch fails to import its operators: one line naming the fix."""
+    import importlib
+
+    from intrain.errors import ConfigError
+    from intrain.models.external import external_factory
+
+    real = importlib.import_module
+
+    def broken(name, *args, **kwargs):
+        if name.startswith("torchvision"):
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", broken)
+    monkeypatch.setattr("torch.__version__", "2.13.0+cpu")
+    with pytest.raises(ConfigError) as info:
+        external_factory("torchvision", "resnet18")(num_classes=10, in_channels=3, width=1.0)
+    message = str(info.value)
+    assert "\n" not in message and "torchvision does not fit the installed torch 2.13.0+cpu" in message
+    assert 'pip install torchvision --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"' in message

@@ -37,6 +37,22 @@ def _import(library: str, name: str):
         return importlib.import_module(library if library == "timm" else "torchvision.models")
     except ImportError:
         raise ConfigError(f"model {name!r} needs {library}, which is not installed: {EXTRAS[library]}") from None
+    except RuntimeError as exc:  # torchvision built for another torch build, e.g. PyPI's beside a +cpu torch
+        if "torchvision::" not in str(exc):
+            raise
+        raise ConfigError(build_mismatch(str(exc))) from None
+
+
+def build_mismatch(error: str) -> str:
+    """The one line for a torchvision whose compiled operators do not fit the installed torch."""
+    import torch
+
+    version = torch.__version__
+    local = version.split("+")[1] if "+" in version else None
+    index = f" --index-url https://download.pytorch.org/whl/{local}" if local else ""
+    return (f"torchvision does not fit the installed torch {version} ({error.strip().splitlines()[-1]}): install the "
+            f"torchvision built for it, from the index torch came from: pip install torchvision{index} "
+            f"\"torch=={version.split('+')[0]}\"")
 
 
 def external_factory(library: str, model: str) -> Callable[..., nn.Module]:
