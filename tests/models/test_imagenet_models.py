@@ -45,8 +45,9 @@ def test_outputs_for_several_image_sizes(name, sizes):
         assert model.features(torch.zeros(1, 3, 227, 227)).shape[-2:] == (6, 6)
 
 
-@pytest.mark.parametrize("name, size", [("alexnet", 67), ("vgg16-224", 32)])
+@pytest.mark.parametrize("name, size", [("alexnet", 67), ("vgg16-224", 32), ("mobilenetv2", 32)])
 def test_compacted_model_computes_what_the_masked_one_did(name, size):
+    """Also MobileNetV2 (depthwise convs tied to the 1x1 convs that feed them), though not ImageNet-sized."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=5, in_channels=3, width=0.125).double()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

@@ -3,14 +3,9 @@ run that prunes and compacts it."""
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
-import torch.nn.functional as F
 
-from intrain.compaction import compact
-from intrain.methods import pwt
 from intrain.models import create_model, model_entry
 from intrain.models.mobilenet import InvertedResidual, divisible
 
@@ -35,20 +30,4 @@ def test_width_rounds_channels_to_multiples_of_eight():
     features = model.features(torch.zeros(2, 1, 32, 32))
     assert features.shape == (2, 1280, 4, 4)  # 32x32 ends at 4x4: strides 2 at three stages only
 
-
-def test_pwt_prunes_it_and_the_compacted_network_computes_what_the_masked_one_did():
-    torch.manual_seed(0)
-    model = create_model("mobilenetv2", num_classes=10, in_channels=1, width=0.25).double()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    method = pwt(target=0.9, epochs=1, criterion="l1").attach(model, optimizer)
-    x, y = torch.randn(4, 1, 32, 32, dtype=torch.float64), torch.randint(0, 10, (4,))
-    for _ in range(2):
-        optimizer.zero_grad()
-        F.cross_entropy(model(x), y).backward()
-        optimizer.step()
-    method.prune_to(0.5)
-    masked = copy.deepcopy(model)
-    result = compact(model, optimizer, example_inputs=torch.zeros(1, 1, 32, 32, dtype=torch.float64))
-    assert result.filters_removed > 0 and result.params_after < 0.6 * result.params_before
-    probe = torch.randn(3, 1, 32, 32, dtype=torch.float64)
-    assert torch.allclose(model.eval()(probe), masked.eval()(probe), atol=1e-10)
+# PWT prunes it and its compacted form computes what the masked one did: test_imagenet_models.py
