@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import SHARED_DATA, emit  # noqa: E402
 
+import intrain  # noqa: E402
 from intrain.config import TrainConfig  # noqa: E402
 from intrain.engine.build import build  # noqa: E402
 from intrain.engine.run import cost_meter  # noqa: E402
@@ -40,6 +41,13 @@ def make_trainer(config: TrainConfig, min_share: float) -> tuple:
                              progress=False, quiet=True, compact=config.compacts, compact_min_share=min_share)
     return parts, TimedTrainer(parts.model, parts.optimizer, parts.train_loader, parts.test_loader, options=options,
                           method=parts.method, scheduler=parts.scheduler, epoch_cost=cost_meter(config, parts))
+
+
+def run_config(config: TrainConfig, min_share: float) -> dict:
+    """What a run record carries: its resolved configuration (the data folder aside), the compaction
+    threshold the arm used and intrain's version."""
+    resolved = {k: v for k, v in config.resolved().to_dict().items() if k not in ("out", "data_dir")}
+    return {**resolved, "compact_min_share": min_share, "intrain_version": intrain.__version__}
 
 
 def main() -> None:
@@ -82,7 +90,7 @@ def main() -> None:
     results = {}
     for name, (parts, trainer) in runs.items():
         h = trainer.history
-        results[name] = {"final_test_accuracy": h[-1]["test_accuracy"],
+        results[name] = {"config": run_config(*arms[name]), "final_test_accuracy": h[-1]["test_accuracy"],
                          "pruned_filter_fraction": parts.method.pruned_filter_fraction(),
                          "train_seconds": sum(r["epoch_seconds"] for r in h),
                          "train_cpu_seconds": sum(trainer.cpu_seconds.values()),
@@ -99,7 +107,8 @@ def main() -> None:
     result = {"benchmark": "in_epoch_compaction", "model": "vgg16", "width": args.width,
               "dataset": "fashion-mnist (32x32)", "subset": args.subset, "epochs": args.epochs,
               "batch_size": args.batch_size, "target": args.target, "round_to": args.round_to, "seed": args.seed,
-              "threads": args.threads, "note": "measured on a shared 2-core CPU under load", "runs": results}
+              "threads": args.threads, "note": "measured on a shared 2-core CPU under load",
+              "runs": [{"arm": name, **r} for name, r in results.items()]}
     table = [["arm", "final acc", "pruned", "compactions", "train s", "time ratio", "CPU-time ratio", "MAC ratio"]]
     for name, r in results.items():
         table.append([name, f"{100 * r['final_test_accuracy']:.2f}%", f"{100 * r['pruned_filter_fraction']:.0f}%",
