@@ -6,6 +6,22 @@ from intrain.methods import dense, prt, pwt
 from intrain.methods.selection import global_choice, layer_choice
 
 
+def drive(method, net, opt, epochs=2, steps=10):
+    """``epochs`` epochs of ``steps`` steps on random 1x5x5 inputs: the pruned fraction after every step
+    and each epoch's event."""
+    fractions, events = [], []
+    with method.attached(net, opt):
+        for epoch in range(epochs):
+            method.on_epoch_begin(epoch)
+            for _ in range(steps):
+                net(torch.randn(2, 1, 5, 5)).sum().backward()
+                opt.step()
+                method.on_step_end()
+                fractions.append(method.pruned_filter_fraction())
+            events.append(method.on_epoch_end(epoch))
+    return fractions, events
+
+
 def conv_net():
     torch.manual_seed(0)
     return nn.Sequential(
@@ -136,16 +152,7 @@ def test_pruning_every_k_steps_follows_the_schedule_by_iteration_and_reports_onc
     net = conv_net()  # 10 filters: 4 + 6
     opt = torch.optim.Adam(net.parameters())
     method = pwt(target=0.5, epochs=2, recipe="paper", prune_every_steps=5, steps_per_epoch=10, scope="global")
-    fractions, events = [], []
-    with method.attached(net, opt):
-        for epoch in range(2):
-            method.on_epoch_begin(epoch)
-            for _ in range(10):
-                net(torch.randn(2, 1, 5, 5)).sum().backward()
-                opt.step()
-                method.on_step_end()
-                fractions.append(method.pruned_filter_fraction())
-            events.append(method.on_epoch_end(epoch))
+    fractions, events = drive(method, net, opt)
     # ceil(0.125 * 10) = 2 filters after step 5, ceil(2.5) = 3 after step 10, 4 after 15, 5 after 20
     assert fractions[3] == 0.0 and fractions[4] == pytest.approx(0.2)
     assert fractions[9] == pytest.approx(0.3) and fractions[14] == pytest.approx(0.4) and fractions[19] == pytest.approx(0.5)

@@ -11,6 +11,7 @@ from intrain.errors import ConfigError
 from intrain.methods import pwt
 from intrain.methods.pwt import PWTConfig
 from intrain.methods.registry import RunContext
+from test_pwt import drive
 
 
 def conv_net():
@@ -128,18 +129,7 @@ def test_the_api_and_the_command_line_share_one_default():
     it says so at its first prune (step 6)."""
     def fractions(method):
         net = conv_net()
-        opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        out = []
-        with method.attached(net, opt):
-            for epoch in range(2):
-                method.on_epoch_begin(epoch)
-                for _ in range(10):
-                    net(torch.randn(2, 1, 5, 5)).sum().backward()
-                    opt.step()
-                    method.on_step_end()
-                    out.append(method.pruned_filter_fraction())
-                method.on_epoch_end(epoch)
-        return out
+        return drive(method, net, torch.optim.SGD(net.parameters(), lr=0.01))[0]
 
     config = TrainConfig.of(method="pwt", target=0.5, epochs=2).resolved()
     cli = config.spec.build(config.method_config, RunContext(config, iterations_per_epoch=10))

@@ -4,10 +4,10 @@ Each epoch: train on every batch (forward, backward, ``method.on_before_optimize
 step, ``method.on_step_end``: with step-granular pruning and compaction, the network gets smaller
 during the epoch), let the method prune and, with compaction, make the pruned network smaller
 (:meth:`Trainer.prune`: prune, compact, re-attach, re-wrap, all in :class:`~intrain.compactor.Compactor`),
-re-estimate BatchNorm statistics
-after a prune (stale statistics make eval-mode accuracy collapse; training itself does not use them,
-so this costs evaluation time), evaluate on the test set, and hand a record of the epoch to the
-callbacks (history file, checkpoint).
+re-estimate BatchNorm statistics after a prune (stale statistics make eval-mode accuracy collapse;
+training itself does not use them, so this costs evaluation time), evaluate on the test set (and the
+validation split, when there is one), and hand a record of the epoch to the callbacks (history file,
+checkpoint).
 
 After the last epoch the statistics are re-estimated whatever the method, dense included, and this
 counts as training time: the final model is the one users keep. Running averages lag behind weights

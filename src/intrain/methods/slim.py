@@ -21,7 +21,6 @@ ResNet and DenseNet runs use 1e-5).
 
 from __future__ import annotations
 
-import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any, Sequence
